@@ -1,0 +1,46 @@
+/// A pointwise activation on float32 values. Both the standalone activation
+/// kernels and the fused Conv/Gemm epilogues call `apply`, so each formula lives here once.
+public enum Activation: Sendable, Equatable {
+    case relu
+    case leakyRelu(alpha: Float)
+    case clip(min: Float, max: Float)
+    case sigmoid
+    case tanh
+    case hardSigmoid(alpha: Float, beta: Float)
+    case hardSwish
+    case elu(alpha: Float)
+
+    /// Applies the activation in place to `count` floats.
+    public func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        switch self {
+        case .relu:
+            for i in 0..<count { values[i] = Swift.max(values[i], 0) }
+        case let .leakyRelu(alpha):
+            for i in 0..<count { let x = values[i]; values[i] = x < 0 ? x * alpha : x }
+        case let .clip(low, high):
+            for i in 0..<count { let x = values[i]; values[i] = x.isNaN ? x : Swift.min(Swift.max(x, low), high) }
+        case .sigmoid:
+            for i in 0..<count { values[i] = Activation.sigmoid(values[i]) }
+        case .tanh:
+            for i in 0..<count { values[i] = Activation.tanh(values[i]) }
+        case let .hardSigmoid(alpha, beta):
+            for i in 0..<count { values[i] = Swift.min(Swift.max(alpha * values[i] + beta, 0), 1) }
+        case .hardSwish:
+            for i in 0..<count { let x = values[i]; values[i] = x * Swift.min(Swift.max(x / 6 + 0.5, 0), 1) }
+        case let .elu(alpha):
+            for i in 0..<count { let x = values[i]; values[i] = x < 0 ? alpha * (expf(x) - 1) : x }
+        }
+    }
+
+    @inline(__always) public static func sigmoid(_ x: Float) -> Float {
+        x >= 0 ? 1 / (1 + expf(-x)) : { let e = expf(x); return e / (1 + e) }()
+    }
+
+    @inline(__always) public static func tanh(_ x: Float) -> Float { tanhf(x) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,213 @@
+/// A model compiled once: nodes sorted, rewritten by `GraphOptimizer`, kernels built,
+/// constant subgraphs evaluated, value lifetimes computed. Immutable, so every
+/// worker shares one plan (and its weights) read-only.
+public final class ExecutionPlan: @unchecked Sendable {
+    struct Step {
+        let node: Node
+        let kernel: Kernel
+        let inputSlots: [Int?]
+        let outputSlots: [Int?]
+        /// Slots whose last reader is this step: recycled right after it.
+        let releases: [Int]
+    }
+
+    public let graph: Graph
+    let steps: [Step]
+    let slotCount: Int
+    let slotOfName: [String: Int]
+    let constants: [(slot: Int, tensor: Tensor)]
+    let inputSlots: [(info: ValueInfo, slot: Int)]
+    let outputSlots: [(name: String, slot: Int)]
+
+    /// Compiles `graph`. Every unsupported operator, opset or attribute is reported here, by node name.
+    public init(graph source: Graph, optimize: Bool = true) throws {
+        var graph = try source.topologicallySorted()
+        if optimize { graph = GraphOptimizer.optimize(graph) }
+        for output in graph.outputs where output.name.isEmpty {
+            throw RuntimeError.invalidGraph("a graph output has no name")
+        }
+
+        // Kernels, built before any folding so every node is validated.
+        var kernels: [Kernel] = []
+        kernels.reserveCapacity(graph.nodes.count)
+        for node in graph.nodes { kernels.append(try makeKernel(for: node)) }
+
+        // Fold nodes whose inputs are all constants (weights reshaped or transposed at export time, Constant nodes).
+        var constantValues = graph.initializers
+        for input in graph.inputs { constantValues[input.name] = nil } // an input overrides a default initializer
+        var remaining: [(Node, Kernel)] = []
+        let foldingContext = KernelContext(options: ExecutionOptions(threads: 1))
+        let graphOutputNames = Set(graph.outputs.map(\.name))
+        for (node, kernel) in zip(graph.nodes, kernels) {
+            let inputsConstant = node.inputs.allSatisfy { $0.isEmpty || constantValues[$0] != nil }
+            if inputsConstant && !node.outputs.contains(where: graphOutputNames.contains) {
+                let inputs = node.inputs.map { $0.isEmpty ? nil : constantValues[$0] }
+                let outputs = try ExecutionPlan.run(kernel, node: node, inputs: inputs, context: foldingContext)
+                for (name, value) in zip(node.outputs, outputs) where !name.isEmpty {
+                    // Fresh storage: folded constants must never return to a pool.
+                    let copy = Tensor(dataType: value.dataType, shape: value.shape)
+                    copy.storage.pointer.copyMemory(from: value.storage.pointer, byteCount: value.byteCount)
+                    constantValues[name] = copy
+                }
+            } else {
+                remaining.append((node, kernel))
+            }
+        }
+
+        // Slots: one per value name.
+        var slotOfName: [String: Int] = [:]
+        func slot(_ name: String) -> Int {
+            if let existing = slotOfName[name] { return existing }
+            slotOfName[name] = slotOfName.count
+            return slotOfName.count - 1
+        }
+        let inputSlots = graph.inputs.map { (info: $0, slot: slot($0.name)) }
+        var usedConstants: [(slot: Int, tensor: Tensor)] = []
+        var lastUse: [Int: Int] = [:]
+        for (stepIndex, (node, _)) in remaining.enumerated() {
+            for input in node.inputs where !input.isEmpty {
+                let isNew = slotOfName[input] == nil
+                let inputSlot = slot(input)
+                if isNew, let constant = constantValues[input] { usedConstants.append((inputSlot, constant)) }
+                lastUse[inputSlot] = stepIndex
+            }
+            for output in node.outputs where !output.isEmpty { _ = slot(output) }
+        }
+        var outputSlots: [(name: String, slot: Int)] = []
+        for output in graph.outputs {
+            let isNew = slotOfName[output.name] == nil
+            let outputSlot = slot(output.name)
+            if isNew {
+                guard let constant = constantValues[output.name] else {
+                    throw RuntimeError.invalidGraph("graph output '\(output.name)' is produced by no node")
+                }
+                usedConstants.append((outputSlot, constant))
+            }
+            outputSlots.append((output.name, outputSlot))
+        }
+        let keep = Set(outputSlots.map(\.slot)).union(usedConstants.map(\.slot))
+        var releasesAt: [Int: [Int]] = [:]
+        for (slot, step) in lastUse where !keep.contains(slot) { releasesAt[step, default: []].append(slot) }
+        // Outputs nobody reads are released right after they are made.
+        for (stepIndex, (node, _)) in remaining.enumerated() {
+            for output in node.outputs where !output.isEmpty {
+                let outputSlot = slotOfName[output]!
+                if lastUse[outputSlot] == nil && !keep.contains(outputSlot) { releasesAt[stepIndex, default: []].append(outputSlot) }
+            }
+        }
+
+        self.graph = graph
+        self.steps = remaining.enumerated().map { index, pair in
+            Step(node: pair.0, kernel: pair.1,
+                 inputSlots: pair.0.inputs.map { $0.isEmpty ? nil : slotOfName[$0] },
+                 outputSlots: pair.0.outputs.map { $0.isEmpty ? nil : slotOfName[$0] },
+                 releases: releasesAt[index] ?? [])
+        }
+        self.slotCount = slotOfName.count
+        self.slotOfName = slotOfName
+        self.constants = usedConstants
+        self.inputSlots = inputSlots.filter { !($0.info.name.isEmpty) }
+        self.outputSlots = outputSlots
+    }
+
+    /// Number of nodes left to run per inference after folding.
+    public var stepCount: Int { steps.count }
+
+    /// Runs one kernel and turns its failures into errors naming the node.
+    static func run(_ kernel: Kernel, node: Node, inputs: [Tensor?], context: KernelContext) throws -> [Tensor] {
+        let outputs: [Tensor]
+        do {
+            outputs = try kernel.run(inputs, context: context)
+        } catch let error as KernelError {
+            switch error {
+            case let .unsupported(reason), let .invalid(reason):
+                throw RuntimeError.executionFailed(node: node.name, op: node.kind.rawValue, reason: reason)
+            }
+        }
+        let named = node.outputs.lastIndex(where: { !$0.isEmpty }).map { $0 + 1 } ?? 0
+        guard outputs.count >= named else {
+            throw RuntimeError.executionFailed(node: node.name, op: node.kind.rawValue,
+                                               reason: "kernel produced \(outputs.count) outputs, node names \(named)")
+        }
+        return outputs
+    }
+}
+
+/// Runs a plan. One executor per worker: it owns the buffer pool and scratch
+/// memory, so it must not run two inferences at once.
+public final class Executor {
+    public let plan: ExecutionPlan
+    public let options: ExecutionOptions
+    private let context: KernelContext
+    private var slots: [Tensor?]
+
+    public init(plan: ExecutionPlan, options: ExecutionOptions = ExecutionOptions()) {
+        self.plan = plan
+        self.options = options
+        context = KernelContext(options: options)
+        slots = Array(repeating: nil, count: plan.slotCount)
+        BLAS.setThreads(options.threads)
+    }
+
+    /// The graph's declared inputs (names, types, shapes).
+    public var inputs: [ValueInfo] { plan.inputSlots.map(\.info) }
+    public var outputNames: [String] { plan.outputSlots.map(\.name) }
+
+    /// Bytes of intermediate buffers kept for reuse by later runs.
+    public var pooledBytes: Int { context.pooledBytes }
+
+    /// Runs the graph on `feeds` (input name → tensor) and returns every graph output by name.
+    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+        for name in feeds.keys where !plan.inputSlots.contains(where: { $0.info.name == name }) {
+            let known = plan.inputSlots.map(\.info.name).joined(separator: ", ")
+            throw RuntimeError.invalidInput("the model has no input named '\(name)' (inputs: \(known))")
+        }
+        defer { for index in slots.indices { slots[index] = nil } }
+        for (slot, tensor) in plan.constants { slots[slot] = tensor }
+        for (info, slot) in plan.inputSlots {
+            if let tensor = feeds[info.name] {
+                try Executor.check(tensor, against: info)
+                slots[slot] = tensor
+            } else if slots[slot] == nil {
+                throw RuntimeError.invalidInput("missing input '\(info.name)'")
+            }
+        }
+        for step in plan.steps {
+            var inputs: [Tensor?] = []
+            inputs.reserveCapacity(step.inputSlots.count)
+            for slot in step.inputSlots { inputs.append(slot.flatMap { slots[$0] }) }
+            let outputs = try ExecutionPlan.run(step.kernel, node: step.node, inputs: inputs, context: context)
+            inputs.removeAll()
+            for (slot, tensor) in zip(step.outputSlots, outputs) {
+                if let slot { slots[slot] = tensor }
+            }
+            for slot in step.releases { release(slot) }
+        }
+        var results: [String: Tensor] = [:]
+        for (name, slot) in plan.outputSlots { results[name] = slots[slot] }
+        return results
+    }
+
+    /// Drops a value at its last use and recycles its storage unless something else still holds it
+    /// (a reshaped view, a graph output, a constant).
+    private func release(_ slot: Int) {
+        guard var storage = slots[slot]?.storage else { return }
+        slots[slot] = nil
+        if isKnownUniquelyReferenced(&storage) { context.recycle(storage) }
+    }
+
+    static func check(_ tensor: Tensor, against info: ValueInfo) throws {
+        if let expected = info.dataType, expected != tensor.dataType {
+            throw RuntimeError.invalidInput("input '\(info.name)' must be \(expected), got \(tensor.dataType)")
+        }
+        guard let dims = info.shape else { return }
+        guard dims.count == tensor.rank else {
+            throw RuntimeError.invalidInput("input '\(info.name)' must have rank \(dims.count) \(dims), got shape \(tensor.shape)")
+        }
+        for (axis, (dim, size)) in zip(dims, tensor.shape).enumerated() {
+            if case let .fixed(expected) = dim, expected != size {
+                throw RuntimeError.invalidInput("input '\(info.name)' dimension \(axis) must be \(expected), got shape \(tensor.shape)")
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Dispatch
+import Foundation
+
+/// Why a kernel refused a node (at construction) or an input (at run time).
+/// The plan and executor wrap it into a `RuntimeError` naming the node, op and opset.
+public enum KernelError: Error, Equatable {
+    /// A feature of the operator this runtime does not implement (attribute value, dtype, mode).
+    case unsupported(String)
+    /// Attributes or inputs that break the operator's definition.
+    case invalid(String)
+}
+
+/// A compiled node: built once per plan from the node's attributes, then run many times.
+/// Kernels are immutable and may run on several executors at once.
+public protocol Kernel: Sendable {
+    /// Computes the node's outputs, in the node's output order. Absent optional
+    /// inputs are nil. Trailing outputs the node does not name may be omitted.
+    func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor]
+}
+
+/// How one executor runs: pinned by the caller, never read from globals.
+public struct ExecutionOptions: Sendable, Equatable {
+    /// Threads for intra-op parallel loops and for OpenBLAS.
+    public var threads: Int
+
+    public init(threads: Int = 1) {
+        self.threads = max(1, threads)
+    }
+}
+
+/// Recycles tensor storage between nodes and between runs of one executor.
+final class BufferPool {
+    private var free: [Int: [TensorStorage]] = [:]
+    private(set) var bytesHeld = 0
+
+    func take(byteCount: Int) -> TensorStorage {
+        if var list = free[byteCount], let storage = list.popLast() {
+            free[byteCount] = list
+            bytesHeld -= byteCount
+            return storage
+        }
+        return TensorStorage(byteCount: byteCount)
+    }
+
+    func give(_ storage: TensorStorage) {
+        free[storage.byteCount, default: []].append(storage)
+        bytesHeld += storage.byteCount
+    }
+}
+
+/// What a kernel may use while it runs: options, output allocation, scratch memory, parallel loops.
+/// One context belongs to one executor and is used by one thread at a time.
+public final class KernelContext {
+    public let options: ExecutionOptions
+    let pool = BufferPool()
+    private var scratchStorage: TensorStorage?
+
+    public init(options: ExecutionOptions) { self.options = options }
+
+    /// A tensor for a kernel's output. Its contents are undefined: the kernel must write every element.
+    public func allocate(_ dataType: DataType, _ shape: [Int]) -> Tensor {
+        let byteCount = shape.reduce(1, *) * dataType.byteSize
+        return Tensor(dataType: dataType, shape: shape, storage: pool.take(byteCount: byteCount))
+    }
+
+    /// A zero-filled output tensor.
+    public func allocateZeroed(_ dataType: DataType, _ shape: [Int]) -> Tensor {
+        let tensor = allocate(dataType, shape)
+        tensor.storage.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: tensor.byteCount)
+        return tensor
+    }
+
+    /// Scratch floats valid until the next `scratch` call on this context (e.g. an im2col buffer).
+    public func scratch(floats count: Int) -> UnsafeMutablePointer<Float> {
+        let byteCount = count * MemoryLayout<Float>.stride
+        if let storage = scratchStorage, storage.byteCount >= byteCount {
+            return storage.pointer.assumingMemoryBound(to: Float.self)
+        }
+        let storage = TensorStorage(byteCount: byteCount)
+        scratchStorage = storage
+        return storage.pointer.assumingMemoryBound(to: Float.self)
+    }
+
+    /// Runs `body(i)` for i in 0..<count, spread over `options.threads` threads.
+    /// `body` must write only to memory that no other index writes.
+    public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        let threads = min(options.threads, count)
+        if threads <= 1 {
+            for index in 0..<count { body(index) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let chunk = (count + threads - 1) / threads
+            DispatchQueue.concurrentPerform(iterations: threads) { worker in
+                let start = worker * chunk
+                let end = min(start + chunk, count)
+                if start < end { for index in start..<end { body(index) } }
+            }
+        }
+    }
+
+    /// Returns a no longer referenced storage to the pool (the executor calls this at a value's last use).
+    func recycle(_ storage: TensorStorage) { pool.give(storage) }
+
+    /// Bytes held for reuse between runs.
+    public var pooledBytes: Int { pool.bytesHeld }
+}

@@ -1,0 +1,16 @@
+// PLACEHOLDER: replaced by the kernels of this family.
+
+struct ActivationKernel: Kernel {
+    init(_ node: Node) throws { throw KernelError.unsupported("not implemented yet") }
+    func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor] { [] }
+}
+
+struct PReluKernel: Kernel {
+    init(_ node: Node) throws { throw KernelError.unsupported("not implemented yet") }
+    func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor] { [] }
+}
+
+struct SoftmaxKernel: Kernel {
+    init(_ node: Node) throws { throw KernelError.unsupported("not implemented yet") }
+    func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor] { [] }
+}

@@ -146,7 +146,6 @@ public final class Executor {
         self.options = options
         context = KernelContext(options: options)
         slots = Array(repeating: nil, count: plan.slotCount)
-        BLAS.setThreads(options.threads)
     }
 
     /// The graph's declared inputs (names, types, shapes).

@@ -20,7 +20,8 @@ public protocol Kernel: Sendable {
 
 /// How one executor runs: pinned by the caller, never read from globals.
 public struct ExecutionOptions: Sendable, Equatable {
-    /// Threads for intra-op parallel loops and for OpenBLAS.
+    /// Threads for the runtime's own intra-op parallel loops. OpenBLAS's thread
+    /// count is process-wide: the program sets it once with `BLAS.setThreads`.
     public var threads: Int
 
     public init(threads: Int = 1) {

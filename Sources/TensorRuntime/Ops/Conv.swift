@@ -1,11 +1,581 @@
-// PLACEHOLDER: replaced by the kernels of this family.
+// Conv and ConvTranspose (ONNX opsets 7-18), float32.
+//
+// Every spatial rank (1-D, 2-D, 3-D) is handled as 3-D with leading size-1 dimensions,
+// so one im2col / col2im / depthwise loop nest serves all of them. The innermost loops run
+// over output x, contiguous when the stride is 1.
+
+/// How ONNX chooses the padding of a sliding window.
+enum AutoPad: String {
+    case notSet = "NOTSET"
+    case sameUpper = "SAME_UPPER"
+    case sameLower = "SAME_LOWER"
+    case valid = "VALID"
+
+    init(_ attributes: Attributes) throws {
+        let text = try attributes.string("auto_pad", default: "NOTSET")
+        guard let value = text.isEmpty ? .notSet : AutoPad(rawValue: text) else {
+            throw KernelError.invalid("auto_pad '\(text)' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID")
+        }
+        self = value
+    }
+}
+
+/// The window attributes shared by Conv, ConvTranspose, MaxPool and AveragePool, as read at load time.
+struct WindowAttributes {
+    var kernelShape: [Int]?
+    var strides: [Int]?
+    var dilations: [Int]?
+    var pads: [Int]?
+    var autoPad: AutoPad
+
+    init(_ attributes: Attributes) throws {
+        kernelShape = try attributes.ints("kernel_shape")
+        strides = try attributes.ints("strides")
+        dilations = try attributes.ints("dilations")
+        pads = try attributes.ints("pads")
+        autoPad = try AutoPad(attributes)
+        if let kernelShape, kernelShape.contains(where: { $0 < 1 }) {
+            throw KernelError.invalid("kernel_shape \(kernelShape) must be positive")
+        }
+        if let strides, strides.contains(where: { $0 < 1 }) {
+            throw KernelError.invalid("strides \(strides) must be positive")
+        }
+        if let dilations, dilations.contains(where: { $0 < 1 }) {
+            throw KernelError.invalid("dilations \(dilations) must be positive")
+        }
+        if let pads, pads.contains(where: { $0 < 0 }) {
+            throw KernelError.invalid("pads \(pads) must not be negative")
+        }
+    }
+
+    /// Strides, dilations and pads for `rank` spatial axes, defaults filled in, lengths checked.
+    func resolved(rank: Int) throws -> (strides: [Int], dilations: [Int], padBegin: [Int], padEnd: [Int]) {
+        let strides = self.strides ?? Array(repeating: 1, count: rank)
+        let dilations = self.dilations ?? Array(repeating: 1, count: rank)
+        let pads = self.pads ?? Array(repeating: 0, count: 2 * rank)
+        guard strides.count == rank else { throw KernelError.invalid("strides \(strides) need \(rank) values") }
+        guard dilations.count == rank else { throw KernelError.invalid("dilations \(dilations) need \(rank) values") }
+        guard pads.count == 2 * rank else { throw KernelError.invalid("pads \(pads) need \(2 * rank) values") }
+        return (strides, dilations, Array(pads[0..<rank]), Array(pads[rank...]))
+    }
+
+    /// The output geometry of a forward window (Conv, pools) over `input` spatial sizes.
+    func geometry(input: [Int], kernel: [Int], ceilMode: Bool = false) throws -> WindowGeometry {
+        let rank = input.count
+        guard kernel.count == rank else {
+            throw KernelError.invalid("kernel shape \(kernel) does not match \(rank) spatial dimensions")
+        }
+        if let kernelShape, kernelShape != kernel {
+            throw KernelError.invalid("kernel_shape \(kernelShape) does not match the weights' kernel \(kernel)")
+        }
+        var (strides, dilations, padBegin, padEnd) = try resolved(rank: rank)
+        var output: [Int] = []
+        for axis in 0..<rank {
+            let extent = (kernel[axis] - 1) * dilations[axis] + 1
+            let size: Int
+            switch autoPad {
+            case .notSet:
+                let span = input[axis] + padBegin[axis] + padEnd[axis] - extent
+                guard span >= 0 else {
+                    throw KernelError.invalid("window \(extent) is larger than padded input \(input[axis] + padBegin[axis] + padEnd[axis]) on spatial axis \(axis)")
+                }
+                if ceilMode {
+                    var ceiled = ceilDivide(span, strides[axis]) + 1
+                    // The last window must start inside the input or its leading pad.
+                    if (ceiled - 1) * strides[axis] >= input[axis] + padBegin[axis] { ceiled -= 1 }
+                    size = ceiled
+                } else {
+                    size = span / strides[axis] + 1
+                }
+            case .valid:
+                guard input[axis] >= extent else {
+                    throw KernelError.invalid("window \(extent) is larger than input \(input[axis]) on spatial axis \(axis)")
+                }
+                padBegin[axis] = 0
+                padEnd[axis] = 0
+                size = (input[axis] - extent) / strides[axis] + 1
+            case .sameUpper, .sameLower:
+                size = ceilDivide(input[axis], strides[axis])
+                let total = max(0, (size - 1) * strides[axis] + extent - input[axis])
+                let small = total / 2
+                padBegin[axis] = autoPad == .sameUpper ? small : total - small
+                padEnd[axis] = total - padBegin[axis]
+            }
+            output.append(size)
+        }
+        return WindowGeometry(rank: rank, input: input, output: output, kernel: kernel, strides: strides,
+                              dilations: dilations, padBegin: padBegin, padEnd: padEnd)
+    }
+}
+
+@inline(__always) func ceilDivide(_ a: Int, _ b: Int) -> Int {
+    a >= 0 ? (a + b - 1) / b : -((-a) / b)
+}
+
+/// A sliding window's sizes, padded to three spatial axes (depth, height, width) with leading 1s.
+struct WindowGeometry {
+    let rank: Int
+    let input: [Int]
+    let output: [Int]
+    let kernel: [Int]
+    let strides: [Int]
+    let dilations: [Int]
+    let padBegin: [Int]
+    let padEnd: [Int]
+
+    init(rank: Int, input: [Int], output: [Int], kernel: [Int], strides: [Int], dilations: [Int],
+         padBegin: [Int], padEnd: [Int]) {
+        func lift(_ values: [Int], _ fill: Int) -> [Int] { Array(repeating: fill, count: 3 - rank) + values }
+        self.rank = rank
+        self.input = lift(input, 1)
+        self.output = lift(output, 1)
+        self.kernel = lift(kernel, 1)
+        self.strides = lift(strides, 1)
+        self.dilations = lift(dilations, 1)
+        self.padBegin = lift(padBegin, 0)
+        self.padEnd = lift(padEnd, 0)
+    }
+
+    var outputSpatial: [Int] { Array(output.suffix(rank)) }
+    var inputCount: Int { input[0] * input[1] * input[2] }
+    var outputCount: Int { output[0] * output[1] * output[2] }
+    var kernelCount: Int { kernel[0] * kernel[1] * kernel[2] }
+
+    /// For each kernel x offset, the output x range whose input x = ox·stride − pad + kx·dilation lies inside the input.
+    func validOutputColumns() -> [Range<Int>] {
+        (0..<kernel[2]).map { kx in
+            let offset = kx * dilations[2] - padBegin[2]
+            let start = min(output[2], max(0, ceilDivide(-offset, strides[2])))
+            let end = max(start, min(output[2], ceilDivide(input[2] - offset, strides[2])))
+            return start..<end
+        }
+    }
+}
+
+/// Floats per im2col / col2im tile: the unfolded tile stays in a 1 MiB L2 while GEMM reads it.
+private let im2colTileFloats = 1 << 17
 
 struct ConvKernel: Kernel {
-    init(_ node: Node) throws { throw KernelError.unsupported("not implemented yet") }
-    func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor] { [] }
+    let window: WindowAttributes
+    let group: Int
+    let activation: Activation?
+
+    init(_ node: Node) throws {
+        window = try WindowAttributes(node.attributes)
+        group = try node.attributes.int("group", default: 1)
+        guard group >= 1 else { throw KernelError.invalid("group \(group) must be positive") }
+        activation = node.fusedActivation
+        guard node.inputs.count >= 2, !node.inputs[0].isEmpty, !node.inputs[1].isEmpty else {
+            throw KernelError.invalid("Conv needs inputs X and W")
+        }
+    }
+
+    func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor] {
+        guard inputs.count >= 2, let x = inputs[0], let w = inputs[1] else {
+            throw KernelError.invalid("Conv needs inputs X and W")
+        }
+        let bias = inputs.count > 2 ? inputs[2] : nil
+        for (name, tensor) in [("X", x), ("W", w), ("B", bias)] {
+            if let tensor, tensor.dataType != .float32 {
+                throw KernelError.unsupported("Conv input \(name) of type \(tensor.dataType) (only float32)")
+            }
+        }
+        guard x.rank >= 3, x.rank <= 5 else {
+            throw KernelError.unsupported("Conv input X of shape \(x.shape): only 1-D, 2-D and 3-D convolutions")
+        }
+        guard w.rank == x.rank else {
+            throw KernelError.invalid("W shape \(w.shape) must have the rank of X \(x.shape)")
+        }
+        let batch = x.shape[0], channels = x.shape[1], outChannels = w.shape[0]
+        guard channels % group == 0, outChannels % group == 0, w.shape[1] * group == channels else {
+            throw KernelError.invalid("X channels \(channels), W shape \(w.shape) and group \(group) do not agree")
+        }
+        if let bias, bias.count != outChannels {
+            throw KernelError.invalid("B has \(bias.count) values, W has \(outChannels) output channels")
+        }
+        let geometry = try window.geometry(input: Array(x.shape[2...]), kernel: Array(w.shape[2...]))
+        let y = context.allocate(.float32, [batch, outChannels] + geometry.outputSpatial)
+        if y.count == 0 { return [y] }
+        let problem = ConvProblem(x: x.pointer(Float.self), w: w.pointer(Float.self), bias: bias?.pointer(Float.self),
+                                  y: y.pointer(Float.self), batch: batch, channels: channels, outChannels: outChannels,
+                                  group: group, geometry: geometry, activation: activation)
+        if group == channels && outChannels == channels {
+            problem.runDepthwise(context: context)
+        } else {
+            problem.runGEMM(context: context)
+        }
+        return [y]
+    }
+}
+
+/// One Conv call's pointers and sizes.
+private struct ConvProblem {
+    let x: UnsafePointer<Float>
+    let w: UnsafePointer<Float>
+    let bias: UnsafePointer<Float>?
+    let y: UnsafeMutablePointer<Float>
+    let batch: Int, channels: Int, outChannels: Int, group: Int
+    let geometry: WindowGeometry
+    let activation: Activation?
+
+    init(x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>?,
+         y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, outChannels: Int, group: Int,
+         geometry: WindowGeometry, activation: Activation?) {
+        self.x = UnsafePointer(x)
+        self.w = UnsafePointer(w)
+        self.bias = bias.map { UnsafePointer($0) }
+        self.y = y
+        self.batch = batch
+        self.channels = channels
+        self.outChannels = outChannels
+        self.group = group
+        self.geometry = geometry
+        self.activation = activation
+    }
+
+    var isPointwise: Bool {
+        geometry.kernel == [1, 1, 1] && geometry.strides == [1, 1, 1]
+            && geometry.padBegin == [0, 0, 0] && geometry.padEnd == [0, 0, 0]
+    }
+
+    /// im2col (skipped for pointwise kernels) and one GEMM per batch item, group and tile of output rows.
+    func runGEMM(context: KernelContext) {
+        let groupChannels = channels / group, groupOutChannels = outChannels / group
+        let inputCount = geometry.inputCount, outputCount = geometry.outputCount
+        let depth = groupChannels * geometry.kernelCount
+        let outputRows = geometry.output[0] * geometry.output[1], outputWidth = geometry.output[2]
+        let rowsPerTile = max(1, min(outputRows, im2colTileFloats / max(1, depth * outputWidth)))
+        let col = isPointwise ? nil : context.scratch(floats: depth * rowsPerTile * outputWidth)
+        let columnRanges = geometry.validOutputColumns()
+        for item in 0..<batch {
+            for g in 0..<group {
+                let weights = w + g * groupOutChannels * depth
+                let input = x + (item * channels + g * groupChannels) * inputCount
+                let output = y + (item * outChannels + g * groupOutChannels) * outputCount
+                let groupBias = bias.map { $0 + g * groupOutChannels }
+                guard let col else {
+                    BLAS.sgemm(m: groupOutChannels, n: outputCount, k: groupChannels, a: weights, lda: groupChannels,
+                               b: input, ldb: outputCount, c: output, ldc: outputCount)
+                    finish(output, channels: groupOutChannels, stride: outputCount, columns: outputCount,
+                           bias: groupBias, context: context)
+                    continue
+                }
+                for rowStart in stride(from: 0, to: outputRows, by: rowsPerTile) {
+                    let rowEnd = min(outputRows, rowStart + rowsPerTile)
+                    let columns = (rowEnd - rowStart) * outputWidth
+                    im2col(input, channels: groupChannels, rows: rowStart..<rowEnd, columnRanges: columnRanges,
+                           into: col, context: context)
+                    let tileOutput = output + rowStart * outputWidth
+                    BLAS.sgemm(m: groupOutChannels, n: columns, k: depth, a: weights, lda: depth,
+                               b: col, ldb: columns, c: tileOutput, ldc: outputCount)
+                    finish(tileOutput, channels: groupOutChannels, stride: outputCount, columns: columns,
+                           bias: groupBias, context: context)
+                }
+            }
+        }
+    }
+
+    /// Bias and fused activation, in place, over `columns` values of each channel row.
+    func finish(_ output: UnsafeMutablePointer<Float>, channels: Int, stride: Int, columns: Int,
+                bias: UnsafePointer<Float>?, context: KernelContext) {
+        guard bias != nil || activation != nil else { return }
+        context.parallelFor(channels) { channel in
+            let row = output + channel * stride
+            if let bias {
+                let value = bias[channel]
+                for i in 0..<columns { row[i] += value }
+            }
+            activation?.apply(row, count: columns)
+        }
+    }
+
+    /// Writes rows (channel, kd, kh, kw) × columns (output rows `rows`, each `output width` wide) of the unfolded input.
+    func im2col(_ input: UnsafePointer<Float>, channels: Int, rows: Range<Int>, columnRanges: [Range<Int>],
+                into col: UnsafeMutablePointer<Float>, context: KernelContext) {
+        let g = geometry
+        let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
+        let (outH, outW) = (g.output[1], g.output[2])
+        let (kD, kH, kW) = (g.kernel[0], g.kernel[1], g.kernel[2])
+        let (sD, sH, sW) = (g.strides[0], g.strides[1], g.strides[2])
+        let (dD, dH, dW) = (g.dilations[0], g.dilations[1], g.dilations[2])
+        let (pD, pH, pW) = (g.padBegin[0], g.padBegin[1], g.padBegin[2])
+        let columns = rows.count * outW
+        let planeSize = inD * inH * inW
+        context.parallelFor(channels) { channel in
+            let plane = input + channel * planeSize
+            var colRow = col + channel * kD * kH * kW * columns
+            for kd in 0..<kD {
+                for kh in 0..<kH {
+                    for kw in 0..<kW {
+                        let range = columnRanges[kw]
+                        let offset = kw * dW - pW
+                        var dst = colRow
+                        for row in rows {
+                            let iz = (row / outH) * sD - pD + kd * dD
+                            let iy = (row % outH) * sH - pH + kh * dH
+                            if iz < 0 || iz >= inD || iy < 0 || iy >= inH {
+                                dst.update(repeating: 0, count: outW)
+                            } else {
+                                let src = plane + (iz * inH + iy) * inW + offset
+                                if range.lowerBound > 0 { dst.update(repeating: 0, count: range.lowerBound) }
+                                if sW == 1 {
+                                    for ox in range { dst[ox] = src[ox] }
+                                } else {
+                                    for ox in range { dst[ox] = src[ox * sW] }
+                                }
+                                if range.upperBound < outW {
+                                    (dst + range.upperBound).update(repeating: 0, count: outW - range.upperBound)
+                                }
+                            }
+                            dst += outW
+                        }
+                        colRow += columns
+                    }
+                }
+            }
+        }
+    }
+
+    /// Depthwise convolution (one input and one output channel per group) as direct loops.
+    func runDepthwise(context: KernelContext) {
+        let g = geometry
+        let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
+        let (outD, outH, outW) = (g.output[0], g.output[1], g.output[2])
+        let (kD, kH, kW) = (g.kernel[0], g.kernel[1], g.kernel[2])
+        let (sD, sH, sW) = (g.strides[0], g.strides[1], g.strides[2])
+        let (dD, dH, dW) = (g.dilations[0], g.dilations[1], g.dilations[2])
+        let (pD, pH, pW) = (g.padBegin[0], g.padBegin[1], g.padBegin[2])
+        let columnRanges = g.validOutputColumns()
+        let inputCount = g.inputCount, outputCount = g.outputCount, kernelCount = g.kernelCount
+        context.parallelFor(batch * channels) { plane in
+            let channel = plane % channels
+            let input = x + plane * inputCount
+            let output = y + plane * outputCount
+            let weights = w + channel * kernelCount
+            let start = bias?[channel] ?? 0
+            for oz in 0..<outD {
+                for oy in 0..<outH {
+                    let out = output + (oz * outH + oy) * outW
+                    out.update(repeating: start, count: outW)
+                    for kd in 0..<kD {
+                        let iz = oz * sD - pD + kd * dD
+                        if iz < 0 || iz >= inD { continue }
+                        for kh in 0..<kH {
+                            let iy = oy * sH - pH + kh * dH
+                            if iy < 0 || iy >= inH { continue }
+                            let srcRow = input + (iz * inH + iy) * inW
+                            let taps = weights + (kd * kH + kh) * kW
+                            for kw in 0..<kW {
+                                let weight = taps[kw]
+                                let src = srcRow + (kw * dW - pW)
+                                let range = columnRanges[kw]
+                                if sW == 1 {
+                                    for ox in range { out[ox] += weight * src[ox] }
+                                } else {
+                                    for ox in range { out[ox] += weight * src[ox * sW] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            activation?.apply(output, count: outputCount)
+        }
+    }
 }
 
 struct ConvTransposeKernel: Kernel {
-    init(_ node: Node) throws { throw KernelError.unsupported("not implemented yet") }
-    func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor] { [] }
+    let window: WindowAttributes
+    let group: Int
+    let outputPadding: [Int]?
+    let outputShape: [Int]?
+    let activation: Activation?
+
+    init(_ node: Node) throws {
+        window = try WindowAttributes(node.attributes)
+        group = try node.attributes.int("group", default: 1)
+        guard group >= 1 else { throw KernelError.invalid("group \(group) must be positive") }
+        outputPadding = try node.attributes.ints("output_padding")
+        outputShape = try node.attributes.ints("output_shape")
+        if let outputPadding, outputPadding.contains(where: { $0 < 0 }) {
+            throw KernelError.invalid("output_padding \(outputPadding) must not be negative")
+        }
+        activation = node.fusedActivation
+        guard node.inputs.count >= 2, !node.inputs[0].isEmpty, !node.inputs[1].isEmpty else {
+            throw KernelError.invalid("ConvTranspose needs inputs X and W")
+        }
+    }
+
+    /// Output sizes and the pads that produce them, per the ONNX ConvTranspose formulas.
+    func geometry(input: [Int], kernel: [Int]) throws -> WindowGeometry {
+        let rank = input.count
+        guard kernel.count == rank else {
+            throw KernelError.invalid("kernel shape \(kernel) does not match \(rank) spatial dimensions")
+        }
+        if let kernelShape = window.kernelShape, kernelShape != kernel {
+            throw KernelError.invalid("kernel_shape \(kernelShape) does not match the weights' kernel \(kernel)")
+        }
+        var (strides, dilations, padBegin, padEnd) = try window.resolved(rank: rank)
+        let adjust = outputPadding ?? Array(repeating: 0, count: rank)
+        guard adjust.count == rank else {
+            throw KernelError.invalid("output_padding \(adjust) needs \(rank) values")
+        }
+        var requested: [Int]?
+        if let outputShape {
+            guard outputShape.count == rank || outputShape.count == rank + 2 else {
+                throw KernelError.invalid("output_shape \(outputShape) needs \(rank) spatial sizes")
+            }
+            requested = Array(outputShape.suffix(rank))
+        } else if window.autoPad == .sameUpper || window.autoPad == .sameLower {
+            requested = zip(input, strides).map { $0 * $1 }
+        }
+        var output: [Int] = []
+        for axis in 0..<rank {
+            let extent = (kernel[axis] - 1) * dilations[axis] + 1
+            let full = strides[axis] * (input[axis] - 1) + adjust[axis] + extent
+            if let requested {
+                let total = full - requested[axis]
+                guard total >= 0 else {
+                    throw KernelError.invalid("output size \(requested[axis]) on spatial axis \(axis) exceeds the largest possible \(full)")
+                }
+                let small = total / 2
+                padBegin[axis] = window.autoPad == .sameUpper ? small : total - small
+                padEnd[axis] = total - padBegin[axis]
+                output.append(requested[axis])
+            } else {
+                if window.autoPad == .valid { padBegin[axis] = 0; padEnd[axis] = 0 }
+                let size = full - padBegin[axis] - padEnd[axis]
+                guard size > 0 else {
+                    throw KernelError.invalid("pads \(padBegin[axis]),\(padEnd[axis]) leave no output on spatial axis \(axis)")
+                }
+                output.append(size)
+            }
+        }
+        return WindowGeometry(rank: rank, input: input, output: output, kernel: kernel, strides: strides,
+                              dilations: dilations, padBegin: padBegin, padEnd: padEnd)
+    }
+
+    func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor] {
+        guard inputs.count >= 2, let x = inputs[0], let w = inputs[1] else {
+            throw KernelError.invalid("ConvTranspose needs inputs X and W")
+        }
+        let bias = inputs.count > 2 ? inputs[2] : nil
+        for (name, tensor) in [("X", x), ("W", w), ("B", bias)] {
+            if let tensor, tensor.dataType != .float32 {
+                throw KernelError.unsupported("ConvTranspose input \(name) of type \(tensor.dataType) (only float32)")
+            }
+        }
+        guard x.rank >= 3, x.rank <= 5 else {
+            throw KernelError.unsupported("ConvTranspose input X of shape \(x.shape): only 1-D, 2-D and 3-D")
+        }
+        guard w.rank == x.rank else {
+            throw KernelError.invalid("W shape \(w.shape) must have the rank of X \(x.shape)")
+        }
+        let batch = x.shape[0], channels = x.shape[1]
+        guard channels % group == 0, w.shape[0] == channels else {
+            throw KernelError.invalid("X channels \(channels), W shape \(w.shape) and group \(group) do not agree")
+        }
+        let groupOutChannels = w.shape[1], outChannels = groupOutChannels * group
+        if let bias, bias.count != outChannels {
+            throw KernelError.invalid("B has \(bias.count) values, the output has \(outChannels) channels")
+        }
+        let geometry = try geometry(input: Array(x.shape[2...]), kernel: Array(w.shape[2...]))
+        let y = context.allocate(.float32, [batch, outChannels] + geometry.outputSpatial)
+        if y.count == 0 { return [y] }
+        let problem = ConvTransposeProblem(
+            x: UnsafePointer(x.pointer(Float.self)), w: UnsafePointer(w.pointer(Float.self)),
+            bias: bias.map { UnsafePointer($0.pointer(Float.self)) }, y: y.pointer(Float.self),
+            batch: batch, channels: channels, outChannels: outChannels, group: group, geometry: geometry)
+        problem.run(activation: activation, context: context)
+        return [y]
+    }
+}
+
+private struct ConvTransposeProblem {
+    let x: UnsafePointer<Float>
+    let w: UnsafePointer<Float>
+    let bias: UnsafePointer<Float>?
+    let y: UnsafeMutablePointer<Float>
+    let batch: Int, channels: Int, outChannels: Int, group: Int
+    let geometry: WindowGeometry
+
+    /// Per batch item and group: col = Wᵀ·X over tiles of input rows, then col2im adds col into Y.
+    func run(activation: Activation?, context: KernelContext) {
+        let groupChannels = channels / group, groupOutChannels = outChannels / group
+        let inputCount = geometry.inputCount, outputCount = geometry.outputCount
+        let depth = groupOutChannels * geometry.kernelCount
+        let inputRows = geometry.input[0] * geometry.input[1], inputWidth = geometry.input[2]
+        let rowsPerTile = max(1, min(inputRows, im2colTileFloats / max(1, depth * inputWidth)))
+        let col = context.scratch(floats: depth * rowsPerTile * inputWidth)
+        for item in 0..<batch {
+            for g in 0..<group {
+                let weights = w + g * groupChannels * depth
+                let input = x + (item * channels + g * groupChannels) * inputCount
+                let output = y + (item * outChannels + g * groupOutChannels) * outputCount
+                context.parallelFor(groupOutChannels) { channel in
+                    (output + channel * outputCount).update(repeating: bias?[g * groupOutChannels + channel] ?? 0,
+                                                            count: outputCount)
+                }
+                for rowStart in stride(from: 0, to: inputRows, by: rowsPerTile) {
+                    let rowEnd = min(inputRows, rowStart + rowsPerTile)
+                    let columns = (rowEnd - rowStart) * inputWidth
+                    BLAS.sgemm(transposeA: true, m: depth, n: columns, k: groupChannels, a: weights, lda: depth,
+                               b: input + rowStart * inputWidth, ldb: inputCount, c: col, ldc: columns)
+                    col2im(col, rows: rowStart..<rowEnd, into: output, channels: groupOutChannels, context: context)
+                }
+                if let activation {
+                    context.parallelFor(groupOutChannels) { channel in
+                        activation.apply(output + channel * outputCount, count: outputCount)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds rows (channel, kd, kh, kw) × columns (input rows `rows`) of `col` into the output planes.
+    func col2im(_ col: UnsafeMutablePointer<Float>, rows: Range<Int>, into output: UnsafeMutablePointer<Float>,
+                channels: Int, context: KernelContext) {
+        let g = geometry
+        let (inH, inW) = (g.input[1], g.input[2])
+        let (outD, outH, outW) = (g.output[0], g.output[1], g.output[2])
+        let (kD, kH, kW) = (g.kernel[0], g.kernel[1], g.kernel[2])
+        let (sD, sH, sW) = (g.strides[0], g.strides[1], g.strides[2])
+        let (dD, dH, dW) = (g.dilations[0], g.dilations[1], g.dilations[2])
+        let (pD, pH, pW) = (g.padBegin[0], g.padBegin[1], g.padBegin[2])
+        let columns = rows.count * inW
+        let outputCount = g.outputCount
+        // For each kx, the input x range whose output x = ix·stride − pad + kx·dilation lies inside the output.
+        let inputRanges: [Range<Int>] = (0..<kW).map { kw in
+            let offset = kw * dW - pW
+            let start = min(inW, max(0, ceilDivide(-offset, sW)))
+            return start..<max(start, min(inW, ceilDivide(outW - offset, sW)))
+        }
+        context.parallelFor(channels) { channel in
+            let plane = output + channel * outputCount
+            var colRow = UnsafePointer(col) + channel * kD * kH * kW * columns
+            for kd in 0..<kD {
+                for kh in 0..<kH {
+                    for kw in 0..<kW {
+                        let range = inputRanges[kw]
+                        let offset = kw * dW - pW
+                        var src = colRow
+                        for row in rows {
+                            let oz = (row / inH) * sD - pD + kd * dD
+                            let oy = (row % inH) * sH - pH + kh * dH
+                            if oz >= 0 && oz < outD && oy >= 0 && oy < outH {
+                                let dst = plane + (oz * outH + oy) * outW + offset
+                                if sW == 1 {
+                                    for ix in range { dst[ix] += src[ix] }
+                                } else {
+                                    for ix in range { dst[ix * sW] += src[ix] }
+                                }
+                            }
+                            src += inW
+                        }
+                        colRow += columns
+                    }
+                }
+            }
+        }
+    }
 }

@@ -122,6 +122,9 @@ private struct GraphConverter {
         if !proto.nodes.isEmpty && opsets[""] == nil {
             throw ONNXError.invalidModel("the model imports no opset for the default ONNX domain")
         }
+        guard !proto.outputs.isEmpty else {
+            throw ONNXError.invalidModel("graph '\(proto.name)' declares no outputs")
+        }
         let nodes = try proto.nodes.indices.map(convertNode)
         let initializers = try convertInitializers()
         let initializerNames = Set(proto.initializers.map(\.name))

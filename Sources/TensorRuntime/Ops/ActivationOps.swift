@@ -62,12 +62,20 @@ struct ActivationKernel: Kernel {
     }
 
     private func applyFloat(_ values: UnsafeMutablePointer<Float>, count: Int, bounds: [Tensor?], context: KernelContext) throws {
-        let activation = try self.activation ?? .clip(min: try clipBound(bounds, 0, Float.self) ?? -.infinity,
-                                                      max: try clipBound(bounds, 1, Float.self) ?? .infinity)
+        // Not `try a ?? b()`: throwing through that autoclosure crashed the Swift 6.3 debug build.
+        let activation: Activation
+        if let fixed = self.activation { activation = fixed } else { activation = try clipActivation(bounds) }
         forEachBlock(count, context: context) { range in
             activation.apply(values + range.lowerBound, count: range.count)
         }
     }
+}
+
+/// Clip from opset 11 on float32: bounds read from the optional inputs, absent ones unbounded.
+private func clipActivation(_ bounds: [Tensor?]) throws -> Activation {
+    let low = try clipBound(bounds, 0, Float.self)
+    let high = try clipBound(bounds, 1, Float.self)
+    return .clip(min: low ?? -.infinity, max: high ?? .infinity)
 }
 
 /// Clip's optional min (index 0) or max (index 1) input: a one-element tensor of the input's type.
@@ -102,7 +110,8 @@ private struct ComparingActivationVisitor: NumericElementVisitor {
             }
             (low, high) = (T(castingDouble: Double(min)), T(castingDouble: Double(max)))
         case (.clip, nil):
-            (low, high) = (try clipBound(bounds, 0, T.self) ?? T.lowest, try clipBound(bounds, 1, T.self) ?? T.highest)
+            let (lowBound, highBound) = (try clipBound(bounds, 0, T.self), try clipBound(bounds, 1, T.self))
+            (low, high) = (lowBound ?? T.lowest, highBound ?? T.highest)
         default:
             throw KernelError.unsupported("\(kind.rawValue) of \(T.dataType) tensors is not supported")
         }

@@ -1,8 +1,9 @@
 /// Cast: converts every element to the type named by the `to` attribute.
 ///
-/// Semantics follow C and ONNX: float to integer truncates toward zero (NaN becomes 0,
-/// values beyond the 64-bit range saturate, then narrower integers keep the low bits as
-/// numpy and x86 do), integer to integer keeps the low bits, anything to bool is `!= 0`
+/// Semantics follow C and ONNX: float to integer truncates toward zero through a 64-bit
+/// integer whose low bits a narrower type keeps, as numpy does on x86 (300.0 to int8 is 44);
+/// NaN becomes 0 and values beyond the 64-bit range saturate at the target's limits
+/// (C leaves these undefined). Integer to integer keeps the low bits, anything to bool is `!= 0`
 /// (NaN is true), bool to a number is 0 or 1, float narrowing rounds to nearest even.
 struct CastKernel: Kernel {
     let target: DataType
@@ -121,23 +122,6 @@ extension DataType {
     }
 }
 
-/// Float to Int64 without trapping: truncation toward zero, NaN to 0, saturation outside the range.
-@inline(__always) func truncatingToInt64(_ value: Double) -> Int64 {
-    if value.isNaN { return 0 }
-    if value >= 9_223_372_036_854_775_808.0 { return .max }
-    if value < -9_223_372_036_854_775_808.0 { return .min }
-    return Int64(value)
-}
-
-/// Float to UInt64 without trapping: like `truncatingToInt64`, except values at or above 2^63
-/// keep their magnitude; negative values wrap as they do through a signed integer.
-@inline(__always) func truncatingToUInt64(_ value: Double) -> UInt64 {
-    if value >= 9_223_372_036_854_775_808.0 {
-        return value >= 18_446_744_073_709_551_616.0 ? .max : UInt64(value)
-    }
-    return UInt64(bitPattern: truncatingToInt64(value))
-}
-
 extension CastableElement where Self: BinaryFloatingPoint {
     init(castingBool value: Bool) { self = value ? 1 : 0 }
     func cast<D: CastableElement>(to type: D.Type) -> D { D(castingDouble: Double(self)) }
@@ -164,9 +148,15 @@ extension Float16: CastableElement {
 
 extension CastableElement where Self: FixedWidthInteger {
     init(castingDouble value: Double) {
-        self = Self.isSigned || value < 9_223_372_036_854_775_808.0
-            ? Self(truncatingIfNeeded: truncatingToInt64(value))
-            : Self(truncatingIfNeeded: truncatingToUInt64(value))
+        if value.isNaN {
+            self = 0
+        } else if value >= 9_223_372_036_854_775_808.0 {
+            self = !Self.isSigned && value < 18_446_744_073_709_551_616.0 ? Self(truncatingIfNeeded: UInt64(value)) : .max
+        } else if value < -9_223_372_036_854_775_808.0 {
+            self = .min
+        } else {
+            self = Self(truncatingIfNeeded: Int64(value))
+        }
     }
     init(castingInt64 value: Int64) { self.init(truncatingIfNeeded: value) }
     init(castingUInt64 value: UInt64) { self.init(truncatingIfNeeded: value) }

@@ -434,10 +434,11 @@ struct ConvTransposeKernel: Kernel {
             let extent = (kernel[axis] - 1) * dilations[axis] + 1
             let full = strides[axis] * (input[axis] - 1) + adjust[axis] + extent
             if let requested {
-                let total = full - requested[axis]
-                guard total >= 0 else {
-                    throw KernelError.invalid("output size \(requested[axis]) on spatial axis \(axis) exceeds the largest possible \(full)")
+                guard requested[axis] > 0 else {
+                    throw KernelError.invalid("output_shape \(requested) must be positive")
                 }
+                // A requested size beyond the full output adds positions that only the bias reaches (as onnxruntime does).
+                let total = max(0, full - requested[axis])
                 let small = total / 2
                 padBegin[axis] = window.autoPad == .sameUpper ? small : total - small
                 padEnd[axis] = total - padBegin[axis]

@@ -1,0 +1,252 @@
+import TensorRuntime
+import XCTest
+
+/// Conv against a plain nested-loop reference (Double accumulation) on random shapes with fixed seeds.
+/// Tolerance: 1e-4 relative to max(1, |expected|) (ConvTestSupport.tolerance).
+final class ConvTests: XCTestCase {
+    struct Case {
+        var batch = 1
+        var group = 1
+        var groupChannels = 1
+        var groupOutChannels = 1
+        var input: [Int] = []
+        var kernel: [Int] = []
+        var strides: [Int] = []
+        var dilations: [Int] = []
+        var padBegin: [Int] = []
+        var padEnd: [Int] = []
+        var autoPad = "NOTSET"
+        var hasBias = true
+        var writeKernelShape = true
+
+        var rank: Int { input.count }
+        var channels: Int { group * groupChannels }
+        var outChannels: Int { group * groupOutChannels }
+
+        /// Output sizes and leading pads as the ONNX Conv definition gives them.
+        var resolved: (output: [Int], padBegin: [Int]) {
+            let axes = (0..<rank).map { axis in
+                ConvTestSupport.forwardAxis(input: input[axis], kernel: kernel[axis], stride: strides[axis],
+                                            dilation: dilations[axis], padBegin: padBegin[axis], padEnd: padEnd[axis],
+                                            autoPad: autoPad)
+            }
+            return (axes.map(\.output), axes.map(\.padBegin))
+        }
+
+        static func random(_ rng: inout ConvTestRandom, rank: Int, group: Int? = nil) -> Case {
+            var c = Case()
+            c.batch = rng.int(1...2)
+            c.group = group ?? [1, 1, 2, 3][rng.int(0...3)]
+            c.groupChannels = rng.int(1...4)
+            c.groupOutChannels = rng.int(1...4)
+            for _ in 0..<rank {
+                let kernel = rng.int(1...3), dilation = rng.int(1...2)
+                c.kernel.append(kernel)
+                c.dilations.append(dilation)
+                c.strides.append(rng.int(1...3))
+                c.padBegin.append(rng.int(0...2))
+                c.padEnd.append(rng.int(0...2))
+                c.input.append((kernel - 1) * dilation + 1 + rng.int(0...7))
+            }
+            c.hasBias = rng.bool()
+            c.writeKernelShape = rng.bool()
+            return c
+        }
+    }
+
+    static func reference(_ c: Case, x: [Float], w: [Float], bias: [Float]?) -> [Float] {
+        let (output, padBegin) = c.resolved
+        let xShape = [c.batch, c.channels] + c.input
+        let wShape = [c.outChannels, c.groupChannels] + c.kernel
+        let kernelIndices = ConvTestSupport.indices(c.kernel)
+        var y: [Float] = []
+        for n in 0..<c.batch {
+            for oc in 0..<c.outChannels {
+                let g = oc / c.groupOutChannels
+                for o in ConvTestSupport.indices(output) {
+                    var sum = Double(bias?[oc] ?? 0)
+                    for ic in 0..<c.groupChannels {
+                        for k in kernelIndices {
+                            var position: [Int] = []
+                            for axis in 0..<c.rank {
+                                position.append(o[axis] * c.strides[axis] - padBegin[axis] + k[axis] * c.dilations[axis])
+                            }
+                            if zip(position, c.input).contains(where: { $0 < 0 || $0 >= $1 }) { continue }
+                            let xv = x[ConvTestSupport.flat([n, g * c.groupChannels + ic] + position, xShape)]
+                            let wv = w[ConvTestSupport.flat([oc, ic] + k, wShape)]
+                            sum += Double(xv) * Double(wv)
+                        }
+                    }
+                    y.append(Float(sum))
+                }
+            }
+        }
+        return y
+    }
+
+    func node(_ c: Case, activation: Activation? = nil) -> Node {
+        var attributes: [String: AttributeValue] = [
+            "group": .int(c.group), "strides": .ints(c.strides), "dilations": .ints(c.dilations),
+        ]
+        if c.autoPad == "NOTSET" {
+            attributes["pads"] = .ints(c.padBegin + c.padEnd)
+        } else {
+            attributes["auto_pad"] = .string(c.autoPad)
+        }
+        if c.writeKernelShape { attributes["kernel_shape"] = .ints(c.kernel) }
+        return Node(name: "conv", kind: .conv, opset: 11, inputs: ["X", "W"] + (c.hasBias ? ["B"] : []),
+                    outputs: ["Y"], attributes: Attributes(attributes), fusedActivation: activation)
+    }
+
+    func check(_ c: Case, rng: inout ConvTestRandom, threads: Int = 1, activation: Activation? = nil,
+               file: StaticString = #filePath, line: UInt = #line) throws {
+        let x = rng.tensor([c.batch, c.channels] + c.input)
+        let w = rng.tensor([c.outChannels, c.groupChannels] + c.kernel)
+        let b = rng.tensor([c.outChannels])
+        var initializers = ["W": w]
+        if c.hasBias { initializers["B"] = b }
+        let y = try ConvTestSupport.run(node(c, activation: activation), feeds: ["X": x], initializers: initializers,
+                                        threads: threads)[0]
+        var expected = ConvTests.reference(c, x: x.floats, w: w.floats, bias: c.hasBias ? b.floats : nil)
+        if let activation { expected = expected.map { ConvTestSupport.reference(activation, $0) } }
+        XCTAssertEqual(y.shape, [c.batch, c.outChannels] + c.resolved.output, "\(c)", file: file, line: line)
+        ConvTestSupport.assertClose(y.floats, expected, "\(c)", file: file, line: line)
+    }
+
+    func testRandom2DConvolutionsWithGroupsDilationsStridesAndAsymmetricPads() throws {
+        var rng = ConvTestRandom(seed: 1)
+        for _ in 0..<60 { try check(.random(&rng, rank: 2), rng: &rng) }
+    }
+
+    func testRandom1DAnd3DConvolutions() throws {
+        var rng = ConvTestRandom(seed: 2)
+        for _ in 0..<25 { try check(.random(&rng, rank: 1), rng: &rng) }
+        for _ in 0..<15 { try check(.random(&rng, rank: 3), rng: &rng) }
+    }
+
+    func testAutoPadModes() throws {
+        var rng = ConvTestRandom(seed: 3)
+        for autoPad in ["SAME_UPPER", "SAME_LOWER", "VALID"] {
+            for rank in 1...3 {
+                for _ in 0..<6 {
+                    var c = Case.random(&rng, rank: rank)
+                    c.autoPad = autoPad
+                    try check(c, rng: &rng)
+                }
+            }
+        }
+    }
+
+    func testSameUpperAndLowerPadDifferentSides() throws {
+        // 1x1x4x4 input, 2x2 kernel, stride 1: SAME needs one pad row/column, at the end (UPPER) or start (LOWER).
+        var c = Case()
+        c.input = [4, 4]; c.kernel = [2, 2]; c.strides = [1, 1]; c.dilations = [1, 1]
+        c.padBegin = [0, 0]; c.padEnd = [0, 0]; c.hasBias = false
+        var rng = ConvTestRandom(seed: 4)
+        c.autoPad = "SAME_UPPER"
+        XCTAssertEqual(c.resolved.padBegin, [0, 0])
+        try check(c, rng: &rng)
+        c.autoPad = "SAME_LOWER"
+        XCTAssertEqual(c.resolved.padBegin, [1, 1])
+        try check(c, rng: &rng)
+    }
+
+    func testDepthwiseConvolutions() throws {
+        var rng = ConvTestRandom(seed: 5)
+        for rank in 1...3 {
+            for _ in 0..<10 {
+                var c = Case.random(&rng, rank: rank)
+                c.group = rng.int(1...6)
+                c.groupChannels = 1
+                c.groupOutChannels = 1
+                try check(c, rng: &rng)
+            }
+        }
+        // MobileNet-style 3x3 depthwise, stride 1 and 2, pads 1, and a channel multiplier of 2.
+        for (stride, multiplier) in [(1, 1), (2, 1), (1, 2)] {
+            var c = Case()
+            c.group = 8; c.groupChannels = 1; c.groupOutChannels = multiplier
+            c.input = [17, 20]; c.kernel = [3, 3]; c.strides = [stride, stride]; c.dilations = [1, 1]
+            c.padBegin = [1, 1]; c.padEnd = [1, 1]
+            try check(c, rng: &rng)
+        }
+    }
+
+    func testPointwiseConvolutionsUseTheDirectGEMMPath() throws {
+        var rng = ConvTestRandom(seed: 6)
+        for group in [1, 2] {
+            var c = Case()
+            c.batch = 2; c.group = group; c.groupChannels = 5; c.groupOutChannels = 7
+            c.input = [9, 11]; c.kernel = [1, 1]; c.strides = [1, 1]; c.dilations = [1, 1]
+            c.padBegin = [0, 0]; c.padEnd = [0, 0]
+            try check(c, rng: &rng)
+        }
+    }
+
+    func testLargeInputSpansSeveralIm2colTiles() throws {
+        // 16 input channels x 3x3 taps x 128 columns = 18432 floats per output row: 20 rows need 3 tiles of 2^17 floats.
+        var rng = ConvTestRandom(seed: 7)
+        var c = Case()
+        c.groupChannels = 16; c.groupOutChannels = 3
+        c.input = [20, 128]; c.kernel = [3, 3]; c.strides = [1, 1]; c.dilations = [1, 1]
+        c.padBegin = [1, 1]; c.padEnd = [1, 1]
+        try check(c, rng: &rng)
+        try check(c, rng: &rng, threads: 2)
+    }
+
+    func testFusedActivationsAreAppliedToTheOutput() throws {
+        var rng = ConvTestRandom(seed: 8)
+        let activations: [Activation] = [.relu, .leakyRelu(alpha: 0.1), .clip(min: -0.5, max: 0.5), .sigmoid,
+                                          .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .elu(alpha: 1), .tanh]
+        for activation in activations {
+            try check(.random(&rng, rank: 2), rng: &rng, activation: activation)
+            var depthwise = Case.random(&rng, rank: 2)
+            depthwise.groupChannels = 1; depthwise.groupOutChannels = 1
+            try check(depthwise, rng: &rng, activation: activation)
+        }
+    }
+
+    func testTwoThreadsMatchTheReference() throws {
+        var rng = ConvTestRandom(seed: 9)
+        for _ in 0..<10 { try check(.random(&rng, rank: 2), rng: &rng, threads: 2) }
+        var depthwise = Case.random(&rng, rank: 2)
+        depthwise.group = 6; depthwise.groupChannels = 1; depthwise.groupOutChannels = 1
+        try check(depthwise, rng: &rng, threads: 2)
+    }
+
+    func testMismatchedChannelsFailNamingTheNode() throws {
+        let node = Node(name: "bad", kind: .conv, opset: 11, inputs: ["X", "W"], outputs: ["Y"])
+        let x = Tensor(shape: [1, 3, 5, 5], floats: Array(repeating: 1, count: 75))
+        let w = Tensor(shape: [2, 2, 3, 3], floats: Array(repeating: 1, count: 36))
+        XCTAssertThrowsError(try ConvTestSupport.run(node, feeds: ["X": x], initializers: ["W": w])) { error in
+            guard case let RuntimeError.executionFailed(name, op, reason)? = error as? RuntimeError else {
+                return XCTFail("unexpected error \(error)")
+            }
+            XCTAssertEqual(name, "bad")
+            XCTAssertEqual(op, "Conv")
+            XCTAssertTrue(reason.contains("channels"), reason)
+        }
+    }
+
+    func testUnknownAutoPadIsRejectedAtLoad() {
+        let node = Node(name: "bad", kind: .conv, opset: 11, inputs: ["X", "W"], outputs: ["Y"],
+                        attributes: Attributes(["auto_pad": .string("SAME")]))
+        let graph = Graph(nodes: [node], inputs: [ValueInfo(name: "X", dataType: .float32, shape: nil),
+                                                  ValueInfo(name: "W", dataType: .float32, shape: nil)],
+                          outputs: [ValueInfo(name: "Y", dataType: nil, shape: nil)])
+        XCTAssertThrowsError(try ExecutionPlan(graph: graph)) { error in
+            guard case let RuntimeError.invalidNode(name, _, reason)? = error as? RuntimeError else {
+                return XCTFail("unexpected error \(error)")
+            }
+            XCTAssertEqual(name, "bad")
+            XCTAssertTrue(reason.contains("auto_pad"), reason)
+        }
+    }
+
+    func testKernelLargerThanPaddedInputIsAnError() {
+        let node = Node(name: "big", kind: .conv, opset: 11, inputs: ["X", "W"], outputs: ["Y"])
+        let x = Tensor(shape: [1, 1, 2, 2], floats: [1, 2, 3, 4])
+        let w = Tensor(shape: [1, 1, 3, 3], floats: Array(repeating: 1, count: 9))
+        XCTAssertThrowsError(try ConvTestSupport.run(node, feeds: ["X": x], initializers: ["W": w]))
+    }
+}

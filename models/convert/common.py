@@ -148,8 +148,8 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 def warp_bilinear(image: np.ndarray, chip_to_image: np.ndarray, size: int) -> np.ndarray:
     """Sample a size x size uint8 chip: chip pixel (x, y) (integer coordinates = pixel
     centres) reads the image at chip_to_image @ (x, y, 1) with bilinear interpolation.
-    Like dlib's interpolate_bilinear, a sample whose 2x2 neighbourhood is not fully
-    inside the image is 0; values are rounded half up to uint8."""
+    As in dlib's interpolate_bilinear, a sample whose 2x2 neighbourhood is not fully
+    inside the image is 0, and values are truncated to uint8 (not rounded)."""
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
     px = chip_to_image[0, 0] * xs + chip_to_image[0, 1] * ys + chip_to_image[0, 2]
     py = chip_to_image[1, 0] * xs + chip_to_image[1, 1] * ys + chip_to_image[1, 2]
@@ -158,9 +158,40 @@ def warp_bilinear(image: np.ndarray, chip_to_image: np.ndarray, size: int) -> np
     inside = (left >= 0) & (top >= 0) & (left + 1 <= width - 1) & (top + 1 <= height - 1)
     left_c, top_c = np.clip(left, 0, width - 2), np.clip(top, 0, height - 2)
     fx, fy = (px - left)[..., None], (py - top)[..., None]
-    src = image.astype(np.float64)
+    src = np.asarray(image, dtype=np.float64)
     value = ((1 - fy) * ((1 - fx) * src[top_c, left_c] + fx * src[top_c, left_c + 1])
              + fy * ((1 - fx) * src[top_c + 1, left_c] + fx * src[top_c + 1, left_c + 1]))
-    chip = np.floor(value + 0.5).clip(0, 255).astype(np.uint8)
+    chip = np.floor(value).clip(0, 255).astype(np.uint8)
     chip[~inside] = 0
     return chip
+
+
+def halve_box(image: np.ndarray) -> np.ndarray:
+    """2x2 mean (float, no rounding) over floor(H/2) x floor(W/2); an odd last row or
+    column is dropped. Level pixel (i, j) sits at (2i + 0.5, 2j + 0.5) of the input."""
+    height, width = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+    a = np.asarray(image, dtype=np.float64)[:height, :width]
+    return (a[0::2, 0::2] + a[0::2, 1::2] + a[1::2, 0::2] + a[1::2, 1::2]) / 4.0
+
+
+def align_face(image: np.ndarray, landmarks, template, size: int, prefilter: str = "box_pyramid") -> np.ndarray:
+    """An aligned size x size uint8 RGB face chip.
+
+    template: 5 x 2 chip pixel coordinates for this chip size; landmarks: 5 x 2 image
+    points. chip_to_image = least-squares similarity template -> landmarks. With
+    prefilter "box_pyramid", while the map's scale (image pixels per chip pixel) is > 2
+    the image is halved with halve_box and the map rewritten for that level
+    (A /= 2, b = (b - 0.5) / 2), then bilinear sampling (warp_bilinear) as with "none".
+    The pyramid stands in for dlib's own pyramid in extract_image_chip: without it,
+    faces larger than ~2x the chip alias and the age net's answer moves by years."""
+    chip_to_image = similarity_transform(template, landmarks)
+    level = np.asarray(image)
+    if prefilter == "box_pyramid":
+        scale = float(np.sqrt(abs(np.linalg.det(chip_to_image[:, :2]))))
+        while scale > 2.0 and min(level.shape[:2]) >= 4:
+            level = halve_box(level)
+            chip_to_image = np.concatenate([chip_to_image[:, :2] / 2.0, (chip_to_image[:, 2:] - 0.5) / 2.0], axis=1)
+            scale /= 2.0
+    elif prefilter != "none":
+        raise ValueError(f"unknown prefilter {prefilter!r}")
+    return warp_bilinear(level, chip_to_image, size)

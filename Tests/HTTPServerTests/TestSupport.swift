@@ -90,26 +90,38 @@ struct ProcessResult {
 }
 
 enum Tools {
-    /// Runs a program to completion with output captured in temporary files.
-    static func run(_ executable: String, _ arguments: [String]) throws -> ProcessResult {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("seer-http-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let outURL = directory.appendingPathComponent("out")
-        let errURL = directory.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    /// A started program whose output goes to temporary files.
+    final class Running {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [executable] + arguments
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return ProcessResult(status: process.terminationStatus,
-                             stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-                             stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+        private let directory: URL
+
+        init(_ executable: String, _ arguments: [String]) throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("seer-http-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("out").path, contents: nil)
+            _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("err").path, contents: nil)
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [executable] + arguments
+            process.standardOutput = try FileHandle(forWritingTo: directory.appendingPathComponent("out"))
+            process.standardError = try FileHandle(forWritingTo: directory.appendingPathComponent("err"))
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+        }
+
+        /// Waits for the exit and returns the output.
+        func finish() -> ProcessResult {
+            process.waitUntilExit()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let read = { (name: String) in
+                (try? String(contentsOf: self.directory.appendingPathComponent(name), encoding: .utf8)) ?? ""
+            }
+            return ProcessResult(status: process.terminationStatus, stdout: read("out"), stderr: read("err"))
+        }
+    }
+
+    /// Runs a program to completion.
+    static func run(_ executable: String, _ arguments: [String]) throws -> ProcessResult {
+        try Running(executable, arguments).finish()
     }
 
     static func curl(_ arguments: [String]) throws -> ProcessResult {

@@ -24,7 +24,8 @@ let package = Package(
         // The data's road: runtime, model files, media, vision pipelines, storage, HTTP, app.
         .target(name: "TensorRuntime", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
         .target(name: "ONNX", dependencies: ["TensorRuntime"], swiftSettings: fastMath),
-        .target(name: "Media", dependencies: ["CJPEG", "CPNG"], swiftSettings: fastMath),
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
+        .target(name: "Media", dependencies: ["CImageCodecs", "CJPEG", "CPNG"], swiftSettings: fastMath),
         .target(name: "Vision", dependencies: ["TensorRuntime", "ONNX", "Media"], swiftSettings: fastMath),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "HTTPServer"),

@@ -146,11 +146,13 @@ final class Connection: @unchecked Sendable {
         let omitBody = parsed.head.method == "HEAD" || response.forbidsBody
         var delivered = send(response.wireHead(requestID: id, keepAlive: keepAlive, clientVersion: parsed.head.version))
         if delivered && !omitBody && !response.body.isEmpty { delivered = send(response.body) }
-        report(RequestRecord(requestID: id, method: parsed.head.method, path: parsed.head.path, status: response.status,
-                             errorCode: response.errorCode, bytesIn: parsed.byteCount, bytesOut: bytesOut,
-                             clientAddress: peer, startTime: requestStart ?? acceptedAt,
-                             headerDuration: headerDuration, handlerDuration: handlerDuration,
-                             totalDuration: sinceStart, clientDisconnected: !delivered))
+        var record = RequestRecord(requestID: id, method: parsed.head.method, path: parsed.head.path, status: response.status,
+                                   errorCode: response.errorCode, bytesIn: parsed.byteCount, bytesOut: bytesOut,
+                                   clientAddress: peer, startTime: requestStart ?? acceptedAt,
+                                   headerDuration: headerDuration, handlerDuration: handlerDuration,
+                                   totalDuration: sinceStart, clientDisconnected: !delivered)
+        record.annotations = response.annotations
+        report(record)
         startNextRequest()
         return delivered && keepAlive
     }

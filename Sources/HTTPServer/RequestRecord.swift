@@ -29,6 +29,8 @@ public struct RequestRecord: Sendable {
     public var totalDuration: TimeInterval
     /// True if the response could not be delivered (client closed or stopped reading).
     public var clientDisconnected: Bool
+    /// The handler's `Response.annotations` (empty when no handler answered).
+    public var annotations: [String: String] = [:]
 
     public static let clientClosedStatus = 499
 }

@@ -11,6 +11,8 @@ public struct Response: Sendable {
     /// The machine code of an error response (set by `HTTPError.response`);
     /// reported to the request observer.
     public var errorCode: String?
+    /// Facts for the request log that are not sent (model, timings); passed to the observer.
+    public var annotations: [String: String] = [:]
 
     public init(status: Int = 200, headers: HTTPHeaders = HTTPHeaders(), body: Data = Data()) {
         self.status = status

@@ -6,8 +6,12 @@ struct Seer: ParsableCommand {
         commandName: "seer",
         abstract: "Self-hosted computer-vision inference on the CPU.",
         subcommands: [
+            ServeCommand.self,
             RunCommand.self,
             BenchCommand.self,
+            DetectCommand.self,
+            FacesCommand.self,
+            AgeCommand.self,
         ])
 }
 

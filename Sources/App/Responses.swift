@@ -128,6 +128,6 @@ struct DeepStackResponse: Encodable {
 /// JSON encoding used for every response body.
 func encodeJSON<T: Encodable>(_ value: T) -> Data {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.withoutEscapingSlashes]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     return (try? encoder.encode(value)) ?? Data("{\"success\":false,\"error\":\"response encoding failed\",\"code\":\"internal\"}".utf8)
 }

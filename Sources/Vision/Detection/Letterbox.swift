@@ -24,10 +24,13 @@ public struct LetterboxGeometry: Sendable, Equatable {
         offsetY = (inputHeight - resizedHeight) / 2
     }
 
-    /// A point in network-input pixels → original-image pixels.
-    public func toImage(x: Float, y: Float) -> (x: Float, y: Float) {
-        ((x - Float(offsetX)) * Float(imageWidth) / Float(resizedWidth),
-         (y - Float(offsetY)) * Float(imageHeight) / Float(resizedHeight))
+    /// A point in network-input pixels → original-image pixels. `exactCentre` undoes the
+    /// border as half the float difference, as darknet's correct_yolo_boxes does (its image
+    /// was placed at the integer offset: the two differ by half a pixel for odd borders).
+    public func toImage(x: Float, y: Float, exactCentre: Bool = false) -> (x: Float, y: Float) {
+        let left = exactCentre ? Float(inputWidth - resizedWidth) / 2 : Float(offsetX)
+        let top = exactCentre ? Float(inputHeight - resizedHeight) / 2 : Float(offsetY)
+        return ((x - left) * Float(imageWidth) / Float(resizedWidth), (y - top) * Float(imageHeight) / Float(resizedHeight))
     }
 }
 

@@ -39,9 +39,10 @@ public struct DetectionSettings: Sendable {
     public var labels: [String]
     public var filter: ResizeFilter
     public var fill: Float
-    /// darknet: anchors (w, h) in input pixels, and per head (by grid height) the anchor indices.
+    /// darknet: anchors (w, h) in input pixels, and per head the anchor indices. A head names
+    /// its graph output, or (output nil) heads are taken in order of grid size, coarsest first.
     public var anchors: [(Float, Float)]
-    public var anchorMasks: [[Int]]
+    public var heads: [(output: String?, mask: [Int])]
     public var bestClassOnly: Bool
     public var defaultIoU: Float
     public var defaultMinConfidence: Float
@@ -66,12 +67,17 @@ public struct DetectionSettings: Sendable {
         fill = manifest.preprocessing?["fill"]?.float ?? (decoder == .darknetYOLOv3 ? 0.5 : 114.0 / 255)
         let anchorValues = manifest.postprocessing?["anchors"]?.array ?? []
         let anchors: [(Float, Float)] = anchorValues.compactMap { pair in pair.floats.flatMap { $0.count == 2 ? ($0[0], $0[1]) : nil } }
-        let masks = (manifest.postprocessing?["masks"]?.array ?? []).compactMap(\.ints)
+        var heads: [(output: String?, mask: [Int])] = []
+        switch manifest.postprocessing?["masks"] {
+        case let .array(list)?: heads = list.compactMap(\.ints).map { (nil, $0) }
+        case let .object(byOutput)?: heads = byOutput.sorted { $0.key < $1.key }.compactMap { key, value in value.ints.map { (key, $0) } }
+        default: break
+        }
         self.anchors = anchors
-        anchorMasks = masks
+        self.heads = heads
         if decoder == .darknetYOLOv3 {
-            guard !anchors.isEmpty, !masks.isEmpty,
-                  masks.allSatisfy({ $0.allSatisfy { anchors.indices.contains($0) } }) else {
+            guard !anchors.isEmpty, !heads.isEmpty,
+                  heads.allSatisfy({ $0.mask.allSatisfy { anchors.indices.contains($0) } }) else {
                 throw VisionError.incompatibleModel("darknet-yolov3 needs postprocessing.anchors and masks (anchor indices per head)")
             }
         }
@@ -112,8 +118,9 @@ public final class ObjectDetector {
         if let classes = options.classes { candidates.removeAll { !classes.contains($0.classId) } }
         let detections = ObjectDetector.suppress(candidates, bestClassOnly: bestOnly, iou: options.iouThreshold)
             .map { candidate -> Detection in
-                let topLeft = geometry.toImage(x: candidate.box.xMin, y: candidate.box.yMin)
-                let bottomRight = geometry.toImage(x: candidate.box.xMax, y: candidate.box.yMax)
+                let exact = settings.decoder == .darknetYOLOv3
+                let topLeft = geometry.toImage(x: candidate.box.xMin, y: candidate.box.yMin, exactCentre: exact)
+                let bottomRight = geometry.toImage(x: candidate.box.xMax, y: candidate.box.yMax, exactCentre: exact)
                 let box = Box(xMin: topLeft.x, yMin: topLeft.y, xMax: bottomRight.x, yMax: bottomRight.y)
                     .clamped(width: Float(image.width), height: Float(image.height))
                 return Detection(label: settings.labels[candidate.classId], classId: candidate.classId,
@@ -134,15 +141,26 @@ public final class ObjectDetector {
     /// every class with objectness·class > threshold is a candidate.
     func decodeDarknet(_ outputs: [String: Tensor], threshold: Float) throws -> [Candidate] {
         let classes = settings.labels.count
-        let heads = outputs.values.filter { $0.rank == 4 && $0.dataType == .float32 }.sorted { $0.shape[2] < $1.shape[2] }
-        guard heads.count == settings.anchorMasks.count else {
-            throw VisionError.incompatibleModel("expected \(settings.anchorMasks.count) YOLO heads, the graph has \(heads.count) 4-D outputs")
+        let ordered = outputs.values.filter { $0.rank == 4 && $0.dataType == .float32 }.sorted { $0.shape[2] < $1.shape[2] }
+        var pairs: [(Tensor, [Int])] = []
+        for (index, head) in settings.heads.enumerated() {
+            if let name = head.output {
+                guard let tensor = outputs[name] else {
+                    throw VisionError.incompatibleModel("the manifest names YOLO output '\(name)', which the graph does not have")
+                }
+                pairs.append((tensor, head.mask))
+            } else {
+                guard index < ordered.count else {
+                    throw VisionError.incompatibleModel("expected \(settings.heads.count) YOLO heads, the graph has \(ordered.count) 4-D outputs")
+                }
+                pairs.append((ordered[index], head.mask))
+            }
         }
         var candidates: [Candidate] = []
         var group = 0
-        for (head, mask) in zip(heads, settings.anchorMasks) {
+        for (head, mask) in pairs {
             let gridHeight = head.shape[2], gridWidth = head.shape[3]
-            guard head.shape[0] == 1, head.shape[1] == mask.count * (5 + classes) else {
+            guard head.rank == 4, head.shape[0] == 1, head.shape[1] == mask.count * (5 + classes) else {
                 throw VisionError.incompatibleModel("YOLO head \(head.shape) does not hold \(mask.count) anchors × (5 + \(classes))")
             }
             let plane = gridHeight * gridWidth

@@ -447,11 +447,101 @@ def runtime_spread(model_path: Path, feeds: dict) -> dict:
                                                     for a, b in zip(*runs))}
 
 
+# ---------------------------------------------------------------------------------------
+# Text regions (DBNet, PP-OCRv4 det) - RapidOCR as the reference
+# ---------------------------------------------------------------------------------------
+
+def text_references() -> None:
+    import cv2
+    import onnxruntime as ort
+    import rapidocr_onnxruntime
+    from rapidocr_onnxruntime import RapidOCR
+    import dbnet
+    from fetch_pinned import sha256_file
+
+    out_dir = REFERENCE / "text"
+    model_path = ROOT / "models" / "text" / "ch_PP-OCRv4_det_infer.onnx"
+    installed = Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_PP-OCRv4_det_infer.onnx"
+    for path in (model_path, installed):
+        if sha256_file(path) != dbnet.DET_MODEL.sha256:
+            raise ValueError(f"{path} is not the pinned det model")
+    page = MEDIA / "page.png"
+    engine = RapidOCR()
+    image = engine.load_img(str(page))                  # BGR, grey expanded to 3 channels
+    height, width = image.shape[:2]
+
+    detector = engine.text_det
+    preprocess = detector.get_preprocess(max(height, width))
+    tensor = preprocess(image)
+    probability = detector.infer(tensor)[0]
+    boxes, scores = detector.postprocess_op(probability, (height, width))
+    regions = []
+    for box, score in zip(boxes, scores):
+        box = detector.order_points_clockwise(box)
+        box = detector.clip_det_res(box, height, width)
+        if int(np.linalg.norm(box[0] - box[1])) <= 3 or int(np.linalg.norm(box[0] - box[3])) <= 3:
+            continue
+        regions.append({"confidence": round(float(score), 6),
+                        "polygon": [[int(x), int(y)] for x, y in box]})
+    official, _ = detector(image)
+    same = len(official) == len(regions) and all(
+        np.array_equal(np.asarray(o, dtype=np.int64), np.asarray(r["polygon"])) for o, r in zip(official, regions))
+    if not same:
+        raise AssertionError("re-running TextDetector step by step did not give its own boxes")
+    full, _ = engine(str(page))
+    write_json(out_dir / "rapidocr-page.json", {
+        "description": "RapidOCR's own text detection (TextDetector: DetPreProcess, onnxruntime, "
+                       "DBPostProcess, filter_tag_det_res) on page.png, with the box scores that "
+                       "DBPostProcess computes.",
+        "image": {"source": "../shared/media/page.png", "sha256": sha256_file(page),
+                  "width": width, "height": height},
+        "rapidocr": {"package": "rapidocr-onnxruntime", "version": "1.4.4",
+                     "config": dbnet.DET_CONFIG},
+        "network_input_shape": list(tensor.shape),
+        "probability_fraction_above_binarize": round(float((probability > 0.3).mean()), 6),
+        "polygon_format": "4 points [x, y] in pixels of the original image, clockwise from "
+                          "top-left, integers (RapidOCR rounds and clips them)",
+        "regions": regions,
+        "regions_order": "DBPostProcess order (cv2.findContours order)",
+        "full_pipeline": [{"polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in box],
+                           "text": text, "recognition_score": round(float(score), 4)}
+                          for box, text, score in (full or [])],
+        "full_pipeline_notes": "RapidOCR() end to end (det + cls + rec) for orientation: "
+                               "boxes sorted top-to-bottom, only those whose text passed "
+                               "text_score 0.5.",
+    })
+    print(f"page.png: {len(regions)} regions, input {list(tensor.shape)}")
+
+    # Runtime reference tensors: page.png as BGR, cv2.resize (INTER_LINEAR) to 320 x 160.
+    small = cv2.resize(image, (320, 160))
+    quantised = small.transpose(2, 0, 1)[None].astype(np.uint8)
+    feeds = {"x": (quantised.astype(np.float32) / 255.0 - 0.5) / 0.5}
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, feeds)
+    write_json(out_dir / "runtime-reference.json", {
+        "graph": "models/text/ch_PP-OCRv4_det_infer.onnx",
+        "graph_sha256": sha256_file(model_path),
+        "inputs": {"x": save_npy(out_dir / "input-x-page-bgr-160x320.u8.npy", quantised)},
+        "input_transform": {"x": "(float32(u8) / 255 - 0.5) / 0.5"},
+        "input_notes": "page.png (grey) as 3-channel BGR, cv2.resize INTER_LINEAR to 320x160.",
+        "outputs": {o.name: save_npy(out_dir / "output-probability-160x320.npy", v)
+                    for o, v in zip(session.get_outputs(), outputs)},
+        "producer": "onnxruntime CPUExecutionProvider",
+        "tolerance": {"atol": 1e-3, "rtol": 1e-3},
+        "measured_spread": runtime_spread(model_path, feeds),
+    })
+
+
+def person_references() -> None:
+    raise NotImplementedError
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["yolo", "text", "person"])
     args = parser.parse_args()
-    {"yolo": yolo_references}[args.what]()
+    {"yolo": yolo_references, "text": text_references,
+     "person": person_references}[args.what]()
 
 
 if __name__ == "__main__":

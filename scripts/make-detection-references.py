@@ -532,8 +532,144 @@ def text_references() -> None:
     })
 
 
+# ---------------------------------------------------------------------------------------
+# Person (MediaPipe selfie segmentation) - MediaPipe's own graph as the reference
+# ---------------------------------------------------------------------------------------
+
+PERSON_SIZE = 256
+PERSON_THRESHOLD = 0.5
+
+
+def bilinear_resize(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """Half-pixel bilinear resize of an H x W (x C) float array, edges clamped, no
+    antialiasing (what cv2.resize INTER_LINEAR and ONNX Resize half_pixel compute)."""
+    in_h, in_w = image.shape[:2]
+
+    def axis(out_size: int, in_size: int):
+        source = (np.arange(out_size, dtype=np.float64) + 0.5) * (in_size / out_size) - 0.5
+        source = np.clip(source, 0, in_size - 1)
+        low = np.floor(source).astype(np.int64)
+        high = np.minimum(low + 1, in_size - 1)
+        return low, high, source - low
+
+    y0, y1, fy = axis(out_h, in_h)
+    x0, x1, fx = axis(out_w, in_w)
+    data = image.astype(np.float64)
+    if data.ndim == 2:
+        data = data[:, :, None]
+    fx = fx[None, :, None]
+    top = data[y0][:, x0] * (1 - fx) + data[y0][:, x1] * fx
+    bottom = data[y1][:, x0] * (1 - fx) + data[y1][:, x1] * fx
+    out = top * (1 - fy[:, None, None]) + bottom * fy[:, None, None]
+    return out.reshape(out_h, out_w, *image.shape[2:]).astype(np.float32)
+
+
+def person_pipeline(session, rgb_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Independent numpy pre/post-processing around the ONNX model: (probability at the
+    original size, mask uint8 0/255)."""
+    height, width = rgb_u8.shape[:2]
+    tensor = bilinear_resize(rgb_u8.astype(np.float32) / 255.0, PERSON_SIZE, PERSON_SIZE)
+    (output,) = session.run(None, {"input_1": tensor[None]})
+    probability = bilinear_resize(output[0, :, :, 0], height, width)
+    return probability, np.where(probability > PERSON_THRESHOLD, 255, 0).astype(np.uint8)
+
+
 def person_references() -> None:
-    raise NotImplementedError
+    import mediapipe as mp
+    import onnxruntime as ort
+    from PIL import Image
+    import selfie
+    from fetch_pinned import sha256_file
+
+    out_dir = REFERENCE / "person"
+    model_path = ROOT / "models" / "person" / "selfie.onnx"
+    installed = Path(mp.__file__).parent / "modules" / "selfie_segmentation" / "selfie_segmentation.tflite"
+    if sha256_file(installed) != selfie.SELFIE.sha256:
+        raise ValueError(f"{installed} is not the pinned selfie model")
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+
+    def load(name: str) -> np.ndarray:
+        with Image.open(MEDIA / name) as image:
+            return np.asarray(image.convert("RGB"))
+
+    # 1. Raw model: MediaPipe's graph (TFLite + its custom op resolver, XNNPACK) fed a
+    #    256x256 image is the model output itself (identity ImageToTensor and mask resize).
+    raw_checks = {}
+    for name in ("astronaut.png", "person.jpg", "grace_hopper.jpg", "coffee.png"):
+        small = np.asarray(Image.fromarray(load(name)).resize((PERSON_SIZE, PERSON_SIZE),
+                                                                Image.BILINEAR))
+        reference = segmenter.process(small).segmentation_mask
+        (ours,) = session.run(None, {"input_1": (small.astype(np.float32) / 255.0)[None]})
+        ours = ours[0, :, :, 0]
+        raw_checks[name] = {
+            "max_abs_diff": float(np.abs(reference - ours).max()),
+            "mean_abs_diff": float(np.abs(reference - ours).mean()),
+            "mask_pixels_differing_at_0.5": int(((reference > 0.5) != (ours > 0.5)).sum()),
+            "onnx_fraction_above_0.5": round(float((ours > 0.5).mean()), 6),
+        }
+        print(f"{name}: raw model vs MediaPipe {raw_checks[name]}")
+
+    # 2. End to end on astronaut.png: our numpy pipeline vs MediaPipe's own (its resize
+    #    differs in detail, so this is a closeness check, not an equality).
+    astronaut = load("astronaut.png")
+    probability, mask = person_pipeline(session, astronaut)
+    mediapipe_probability = segmenter.process(astronaut).segmentation_mask
+    mediapipe_mask = mediapipe_probability > PERSON_THRESHOLD
+    ours_mask = mask > 0
+    iou = float((ours_mask & mediapipe_mask).sum() / max(1, (ours_mask | mediapipe_mask).sum()))
+    near = int((np.abs(probability - PERSON_THRESHOLD) < 1e-3).sum())
+    mask_path = out_dir / "astronaut-mask.png"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(mask, mode="L").save(mask_path, optimize=True)
+    print(f"wrote {mask_path.relative_to(ROOT)}")
+    fraction = float(ours_mask.mean())
+    write_json(out_dir / "astronaut-mask.json", {
+        "description": "Person mask for astronaut.png from models/person/selfie.onnx "
+                       "(onnxruntime) with an independent numpy pre/post-processing.",
+        "image": {"source": "../shared/media/astronaut.png",
+                  "sha256": sha256_file(MEDIA / "astronaut.png"),
+                  "width": int(astronaut.shape[1]), "height": int(astronaut.shape[0])},
+        "pipeline": "RGB u8 / 255 -> half-pixel bilinear resize (no antialias, edges clamped) "
+                    "to 256x256 -> model -> probability map half-pixel bilinear resized to the "
+                    "original size -> 255 where probability > 0.5 else 0",
+        "mask": mask_path.name,
+        "label": "person",
+        "pixel_fraction": round(fraction, 6),
+        "pixels_within_1e-3_of_threshold": near,
+        "mediapipe_end_to_end": {
+            "pixel_fraction": round(float(mediapipe_mask.mean()), 6),
+            "iou_with_this_mask": round(iou, 6),
+            "mean_abs_probability_diff": round(float(np.abs(mediapipe_probability - probability).mean()), 6),
+            "notes": "mediapipe.solutions.selfie_segmentation (model_selection=0) on the full "
+                     "image; its ImageToTensorCalculator and mask resize differ in detail from "
+                     "the pipeline above.",
+        },
+        "raw_model_vs_mediapipe": raw_checks,
+        "raw_model_vs_mediapipe_notes": "256x256 inputs (Pillow bilinear resize, u8), MediaPipe "
+                                        "graph (TFLite interpreter with MediaPipe's custom op "
+                                        "resolver, XNNPACK) vs onnxruntime on the ONNX model.",
+    })
+    print(f"astronaut.png: pixel_fraction {fraction:.4f}, IoU with MediaPipe {iou:.4f}")
+
+    # 3. Runtime reference tensors: astronaut.png at 256x256 (numpy bilinear, rounded to u8).
+    small = np.clip(np.rint(bilinear_resize(astronaut.astype(np.float32), PERSON_SIZE, PERSON_SIZE)),
+                    0, 255).astype(np.uint8)[None]
+    feeds = {"input_1": small.astype(np.float32) / 255.0}
+    outputs = session.run(None, feeds)
+    write_json(out_dir / "runtime-reference.json", {
+        "graph": "models/person/selfie.onnx",
+        "graph_sha256": sha256_file(model_path),
+        "inputs": {"input_1": save_npy(out_dir / "input-input_1-astronaut-256.u8.npy", small)},
+        "input_transform": {"input_1": "float32(u8) / 255"},
+        "input_notes": "astronaut.png RGB, half-pixel bilinear resized to 256x256 and rounded "
+                       "to uint8, NHWC.",
+        "outputs": {o.name: save_npy(out_dir / f"output-{o.name}.npy", v)
+                    for o, v in zip(session.get_outputs(), outputs)},
+        "producer": "onnxruntime CPUExecutionProvider",
+        "tolerance": {"atol": 5e-4, "rtol": 1e-3},
+        "measured_spread": runtime_spread(model_path, feeds),
+    })
 
 
 def main() -> None:

@@ -292,7 +292,10 @@ def manifest(info: dict, labels: list[str]) -> dict:
             "classes": heads[0]["classes"],
             "box": "x = (col + sigmoid(tx)) / grid_w, y = (row + sigmoid(ty)) / grid_h, "
                    "w = exp(tw) * anchor_w / input_w, h = exp(th) * anchor_h / input_h "
-                   "(relative to the letterboxed input), then undo the letterbox",
+                   "(relative to the letterboxed input); undo the letterbox as darknet's "
+                   "correct_yolo_boxes: x = (x - (416 - new_w) / 2 / 416) / (new_w / 416), "
+                   "w = w * 416 / new_w (same for y, h; the half offset is a float here), "
+                   "then multiply by the image width/height",
             "score": "objectness = sigmoid(t_obj); a cell/anchor is kept only if objectness > "
                      "threshold; class score = objectness * sigmoid(t_class), reported for every "
                      "class whose score > threshold (one box can carry several labels)",

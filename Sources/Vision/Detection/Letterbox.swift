@@ -7,21 +7,38 @@ public struct LetterboxGeometry: Sendable, Equatable {
     public var offsetX: Int, offsetY: Int
     public var imageWidth: Int, imageHeight: Int
 
-    /// Aspect-preserving fit, integer sizes as darknet computes them, centred.
-    public init(imageWidth: Int, imageHeight: Int, inputWidth: Int, inputHeight: Int) {
+    /// How sizes and borders are rounded.
+    public enum Rounding: Sendable {
+        /// darknet: sizes by integer division, border = integer half.
+        case darknet
+        /// Ultralytics: sizes rounded, border round(d/2 − 0.1) before the image.
+        case ultralytics
+    }
+
+    /// Aspect-preserving fit, centred.
+    public init(imageWidth: Int, imageHeight: Int, inputWidth: Int, inputHeight: Int, rounding: Rounding = .darknet) {
         self.imageWidth = imageWidth
         self.imageHeight = imageHeight
         self.inputWidth = inputWidth
         self.inputHeight = inputHeight
-        if Float(inputWidth) / Float(imageWidth) < Float(inputHeight) / Float(imageHeight) {
-            resizedWidth = inputWidth
-            resizedHeight = max(1, imageHeight * inputWidth / imageWidth)
-        } else {
-            resizedHeight = inputHeight
-            resizedWidth = max(1, imageWidth * inputHeight / imageHeight)
+        switch rounding {
+        case .darknet:
+            if Float(inputWidth) / Float(imageWidth) < Float(inputHeight) / Float(imageHeight) {
+                resizedWidth = inputWidth
+                resizedHeight = max(1, imageHeight * inputWidth / imageWidth)
+            } else {
+                resizedHeight = inputHeight
+                resizedWidth = max(1, imageWidth * inputHeight / imageHeight)
+            }
+            offsetX = (inputWidth - resizedWidth) / 2
+            offsetY = (inputHeight - resizedHeight) / 2
+        case .ultralytics:
+            let ratio = min(Double(inputWidth) / Double(imageWidth), Double(inputHeight) / Double(imageHeight))
+            resizedWidth = min(inputWidth, max(1, Int((Double(imageWidth) * ratio).rounded())))
+            resizedHeight = min(inputHeight, max(1, Int((Double(imageHeight) * ratio).rounded())))
+            offsetX = Int((Double(inputWidth - resizedWidth) / 2 - 0.1).rounded())
+            offsetY = Int((Double(inputHeight - resizedHeight) / 2 - 0.1).rounded())
         }
-        offsetX = (inputWidth - resizedWidth) / 2
-        offsetY = (inputHeight - resizedHeight) / 2
     }
 
     /// A point in network-input pixels → original-image pixels. `exactCentre` undoes the

@@ -104,7 +104,8 @@ public final class ObjectDetector {
             throw VisionError.invalidParameter("min_confidence and iou must be in [0, 1]")
         }
         let geometry = LetterboxGeometry(imageWidth: image.width, imageHeight: image.height,
-                                         inputWidth: settings.inputWidth, inputHeight: settings.inputHeight)
+                                         inputWidth: settings.inputWidth, inputHeight: settings.inputHeight,
+                                         rounding: settings.decoder == .darknetYOLOv3 ? .darknet : .ultralytics)
         let input = Tensor(dataType: .float32, shape: [1, 3, settings.inputHeight, settings.inputWidth])
         letterbox(image, into: geometry, filter: settings.filter, fill: settings.fill, output: input.pointer(Float.self))
         let outputs = try executor.run([inputName: input])

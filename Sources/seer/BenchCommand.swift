@@ -111,7 +111,7 @@ struct BenchCommand: ParsableCommand {
         }
         return try dims.enumerated().map { axis, dim in
             guard case let .fixed(size) = dim else {
-                let example = dims.map { if case let .fixed(size) = $0 { return String(size) } else { return "N" } }.joined(separator: "x")
+                let example = dims.map(\.description).joined(separator: "x") // e.g. Nx3xHxW: the names to replace
                 throw CommandError("input '\(input.name)' has dynamic dimension \(axis) (\(dim)) in shape \(dims); give it with --shape \(input.name)=\(example)")
             }
             return size

@@ -221,6 +221,46 @@ final class ModelLoaderTests: XCTestCase {
         }
     }
 
+    func testListsOperatorsWithoutConverting() throws {
+        let data = ONNXBuilder.model(
+            nodes: [
+                ONNXBuilder.node("Relu", inputs: ["x"], outputs: ["a"], name: "r"),
+                ONNXBuilder.node("FancyOp", inputs: ["a"], outputs: ["b"]),
+                ONNXBuilder.node("Relu", inputs: ["b"], outputs: ["y"], domain: "com.example"),
+            ],
+            inputs: [ONNXBuilder.valueInfo("x", dims: [2])], outputs: [ONNXBuilder.valueInfo("y", dims: [2])],
+            opset: 12, extraOpsets: [("com.example", 3)])
+        let uses = try ONNXModel.operators(data: data)
+        XCTAssertEqual(uses.map(\.nodeName), ["r", "FancyOp_1", "Relu_2"])
+        XCTAssertEqual(uses.map(\.domain), ["", "", "com.example"])
+        XCTAssertEqual(uses.map(\.opset), [12, 12, 3])
+        XCTAssertEqual(uses.map(\.isSupportedOperator), [true, false, false])
+    }
+
+    func testStructuralProblemsAreNamed() {
+        var noOpset = ProtoWriter()
+        noOpset.message(7) { graph in
+            graph.message(1, ONNXBuilder.node("Relu", inputs: ["x"], outputs: ["y"]))
+            graph.message(11, ONNXBuilder.valueInfo("x", dims: [2]))
+            graph.message(12, ONNXBuilder.valueInfo("y", dims: [2]))
+        }
+        XCTAssertThrowsError(try ONNXModel.load(data: noOpset.data)) { error in
+            XCTAssertTrue("\(error)".contains("imports no opset"), "\(error)")
+        }
+        let noOutputs = ONNXBuilder.model(nodes: [ONNXBuilder.node("Relu", inputs: ["x"], outputs: ["y"])],
+                                          inputs: [ONNXBuilder.valueInfo("x", dims: [2])], outputs: [])
+        XCTAssertThrowsError(try ONNXModel.load(data: noOutputs)) { error in
+            XCTAssertTrue("\(error)".contains("declares no outputs"), "\(error)")
+        }
+        let twice = ONNXBuilder.model(
+            nodes: [ONNXBuilder.node("Relu", inputs: ["x"], outputs: ["y"], name: "r",
+                                     attributes: [{ $0.string(1, "a"); $0.int(3, 1) }, { $0.string(1, "a"); $0.int(3, 2) }])],
+            inputs: [ONNXBuilder.valueInfo("x", dims: [2])], outputs: [ONNXBuilder.valueInfo("y", dims: [2])])
+        XCTAssertThrowsError(try ONNXModel.load(data: twice)) { error in
+            XCTAssertEqual(error as? RuntimeError, .invalidNode(node: "r", op: "Relu", reason: "attribute 'a' is given twice"))
+        }
+    }
+
     func testCyclicGraphIsInvalid() {
         let data = ONNXBuilder.model(
             nodes: [

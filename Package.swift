@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "VisionTests", dependencies: ["Vision", "ONNX", "TensorRuntime", "Media"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
-        .testTarget(name: "AppTests", dependencies: ["App"]),
+        .testTarget(name: "AppTests", dependencies: ["App", "HTTPServer", "Media", "Store"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -119,7 +119,7 @@ public final class Application: @unchecked Sendable {
             }
         }
         func sync(_ method: String, _ path: String, _ access: Access, _ body: @escaping (Request) throws -> Response) {
-            route(method, path, access) { request, completion in completion(Result { try body(request) }) }
+            route(method, path, access) { request, completion in completion(Result { try body(request) }.mapError { httpError(for: $0) as Error }) }
         }
         route("POST", "/faces", .apiKey) { self.faces($0, ageByDefault: false, $1) }
         route("POST", "/age", .apiKey) { self.faces($0, ageByDefault: true, $1) }

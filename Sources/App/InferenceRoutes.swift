@@ -38,7 +38,9 @@ extension Application {
         let started = DispatchTime.now()
         let queueTimeout = configuration.queueTimeout * 1000
         do {
-            try pool.submit { [metrics] worker, ticket in
+            try pool.submit { [metrics, catalog] worker, ticket in
+                // Pipelines of replaced or deleted model versions would otherwise stay cached for good.
+                worker.forget(except: catalog.loadedModels)
                 var timing = InferenceTiming(queueMilliseconds: ticket.queueMilliseconds, started: started)
                 metrics.observeQueueWait(seconds: ticket.queueMilliseconds / 1000)
                 guard ticket.queueMilliseconds <= queueTimeout else {

@@ -198,6 +198,28 @@ final class ContractTests: XCTestCase {
         }
     }
 
+    func testMaxResultsAndMinConfidenceLimitFaces() throws {
+        // facenet-pytorch finds 4 faces here (Tests/Fixtures/reference/mtcnn/faces.json).
+        let photo = Paths.fixtureMedia("faces_pair_640x480.png")
+        let all = assertEnvelope(try service.postFile("/faces", photo, contentType: "image/png"), model: "mtcnn", width: 640, height: 480)
+        XCTAssertEqual(all.count, 4)
+        let two = assertEnvelope(try service.postFile("/faces?max_results=2", photo), model: "mtcnn", width: 640, height: 480)
+        XCTAssertEqual(two.map(\.description), all.prefix(2).map(\.description), "the first faces of the full answer")
+
+        // A threshold halfway between the two lowest (rounded) confidences keeps the others.
+        let confidences = all.compactMap { $0["confidence"].double }
+        let distinct = Array(Set(confidences)).sorted()
+        XCTAssertGreaterThanOrEqual(distinct.count, 2, "\(confidences)")
+        guard distinct.count >= 2 else { return }
+        let threshold = (distinct[0] + distinct[1]) / 2
+        let confident = assertEnvelope(try service.postFile("/faces?min_confidence=\(threshold)", photo), model: "mtcnn", width: 640, height: 480)
+        XCTAssertEqual(confident.count, confidences.filter { $0 > threshold }.count, "min_confidence \(threshold) of \(confidences)")
+        XCTAssertTrue(confident.allSatisfy { ($0["confidence"].double ?? 0) > threshold })
+
+        let detections = assertEnvelope(try service.postFile("/detect?max_results=2", Paths.media("dog.jpg")), model: "yolov3-tiny", width: 768, height: 576)
+        XCTAssertEqual(detections.count, 2)
+    }
+
     // MARK: Detection
 
     /// darknet's yolov3-tiny on dog.jpg (Tests/Fixtures/reference/yolov3-tiny/darknet-detections.json) finds these at 0.4.

@@ -160,6 +160,9 @@ extension Application {
             throw mismatch("a \(manifest.task) model needs exactly one graph input, the graph has \(plan.graph.inputs.count)")
         }
         switch manifest.task {
+        case "faces", "age":
+            // Their pipelines need named graphs (pnet/rnet/onet; age[/gender]); an upload is one graph.
+            throw mismatch("a \(manifest.task) model needs several named graphs, but POST /models takes a single ONNX file; add it to the models folder instead")
         case "detection":
             let settings: DetectionSettings
             do { settings = try DetectionSettings(manifest: manifest) } catch { throw mismatch("\(error)") }

@@ -158,6 +158,18 @@ final class ModelRegistryTests: XCTestCase {
         Expect.error(try HTTP.get(service.url("/models/yolov8-mislabelled")), status: 404, code: "model_not_found", "not registered")
     }
 
+    /// Face and age pipelines need several named graphs; a one-file upload could only fail later, at inference (500).
+    func testSingleGraphFaceOrAgeModelIs422() throws {
+        for task in ["faces", "age"] {
+            let reply = try register(model: Paths.nodeTest("test_relu"), manifest: manifest(name: "single-\(task)", task: task))
+            Expect.error(reply, status: 422, code: "manifest_mismatch", "task \(task)")
+            XCTAssertTrue(reply.json["error"].string?.contains(task) ?? false, reply.text)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: modelsFolder.appendingPathComponent("single-\(task)").path))
+        }
+        let unknownTask = try register(model: Paths.nodeTest("test_relu"), manifest: manifest(name: "odd-task", task: "poetry"))
+        Expect.error(unknownTask, status: 400, code: "invalid_parameter", "unknown task")
+    }
+
     func testUnsupportedOperatorIs422NamingTheOperator() throws {
         for (test, op) in [("test_det_2d", "Det"), ("test_einsum_sum", "Einsum")] {
             let reply = try register(model: Paths.nodeTest(test), manifest: manifest(name: "unsupported-\(op.lowercased())"))

@@ -124,6 +124,10 @@ extension Application {
 
         let record = try modelMutation.withLock { () throws -> ModelRecord in
             let existing = (try? catalog.registry.versions(name: manifest.name)) ?? []
+            if let other = existing.first(where: { $0.task != manifest.task }) {
+                throw HTTPError(status: 409, code: "conflict",
+                                message: "model '\(manifest.name)' is a \(other.task) model; a new version must have the same task, not \(manifest.task)")
+            }
             let version = (existing.map(\.version).max() ?? 0) + 1
             manifest.version = version
             let encoder = JSONEncoder()

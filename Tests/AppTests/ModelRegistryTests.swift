@@ -170,6 +170,16 @@ final class ModelRegistryTests: XCTestCase {
         Expect.error(unknownTask, status: 400, code: "invalid_parameter", "unknown task")
     }
 
+    func testNewVersionMustKeepTheTask() throws {
+        XCTAssertEqual(try register(model: Paths.nodeTest("test_relu"), manifest: manifest(name: "steady")).status, 201)
+        let other = try register(model: Paths.nodeTest("test_leakyrelu"), manifest: manifest(name: "steady", task: "segmentation"))
+        Expect.error(other, status: 409, code: "conflict", "task change")
+        XCTAssertTrue(other.json["error"].string?.contains("anomaly") ?? false, other.text)
+        let versions = try HTTP.get(service.url("/models/steady"))
+        XCTAssertEqual(versions.json["versions"].array?.compactMap { $0["version"].int }, [1])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: modelsFolder.appendingPathComponent("steady/v2").path))
+    }
+
     func testUnsupportedOperatorIs422NamingTheOperator() throws {
         for (test, op) in [("test_det_2d", "Det"), ("test_einsum_sum", "Einsum")] {
             let reply = try register(model: Paths.nodeTest(test), manifest: manifest(name: "unsupported-\(op.lowercased())"))

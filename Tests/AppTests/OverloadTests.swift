@@ -13,7 +13,7 @@ final class OverloadTests: XCTestCase {
         defer { service.stopAndRemove() }
         // A large photo keeps the single worker busy far longer than the burst takes to arrive.
         let photo = try contents(of: Paths.media("kite.jpg"))
-        let clients = 12
+        let clients = 16
         let collected = Locked<[HTTPReply]>([])
         let failures = Locked<[String]>([])
         let start = DispatchSemaphore(value: 0)

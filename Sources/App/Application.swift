@@ -124,6 +124,7 @@ public final class Application: @unchecked Sendable {
         route("POST", "/faces", .apiKey) { self.faces($0, ageByDefault: false, $1) }
         route("POST", "/age", .apiKey) { self.faces($0, ageByDefault: true, $1) }
         route("POST", "/detect", .apiKey) { self.detect($0, deepStack: false, $1) }
+        route("POST", "/segment", .apiKey) { self.segment($0, $1) }
         route("POST", "/v1/vision/face", .apiKey) { self.deepStackFaces($0, $1) }
         route("POST", "/v1/vision/detection", .apiKey) { self.detect($0, deepStack: true, $1) }
 

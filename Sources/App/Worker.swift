@@ -9,6 +9,7 @@ public final class Worker {
     private var faceDetectors: [ObjectIdentifier: FaceDetector] = [:]
     private var attributeEstimators: [ObjectIdentifier: FaceAttributeEstimator] = [:]
     private var objectDetectors: [ObjectIdentifier: ObjectDetector] = [:]
+    private var segmenters: [ObjectIdentifier: Segmenter] = [:]
     private var executors: [String: Executor] = [:]
     /// Models whose pipelines are cached, kept alive so identifiers stay unique.
     private var models: [ObjectIdentifier: LoadedModel] = [:]
@@ -52,6 +53,15 @@ public final class Worker {
         }
     }
 
+    func segmenter(_ model: LoadedModel) throws -> Segmenter {
+        try cached(&segmenters, model) {
+            guard let plan = model.plan(nil) else {
+                throw VisionError.incompatibleModel("model '\(model.name)' needs one graph")
+            }
+            return try Segmenter(plan: plan, settings: SegmentationSettings(manifest: model.manifest), threads: threads)
+        }
+    }
+
     /// A plain executor for one graph (Open Inference Protocol requests).
     func executor(_ model: LoadedModel, role: String?) throws -> Executor {
         let key = "\(ObjectIdentifier(model).hashValue)/\(role ?? "")"
@@ -71,6 +81,7 @@ public final class Worker {
         faceDetectors = faceDetectors.filter { keep.contains($0.key) }
         attributeEstimators = attributeEstimators.filter { keep.contains($0.key) }
         objectDetectors = objectDetectors.filter { keep.contains($0.key) }
+        segmenters = segmenters.filter { keep.contains($0.key) }
         executors = executors.filter { entry in keep.contains { entry.key.hasPrefix("\($0.hashValue)/") } }
         models = models.filter { keep.contains($0.key) }
     }

@@ -198,6 +198,16 @@ final class ElementwiseTests: XCTestCase {
         XCTAssertEqual(int32.array(of: Int32.self), [0, 9, -1, 25])
     }
 
+    func testPowOfScalarTwoMatchesPowf() throws {
+        var random = ElementwiseRandom(seed: 5)
+        let values = random.floats(200, in: -1e3...1e3) + [0, -0.0, 1e30, -1e30, .nan, .infinity, -.infinity]
+        for exponentShape in [[], [1, 1]] {
+            let output = try H.run(.pow, opset: 15, [Tensor(shape: [values.count], floats: values), Tensor(shape: exponentShape, floats: [2])])
+            XCTAssertEqual(output.shape, exponentShape.isEmpty ? [values.count] : [1, values.count])
+            assertElementsClose(output.floats, values.map { powf($0, 2) }, tolerance: 0)
+        }
+    }
+
     func testNaNAndInfinityPropagate() throws {
         let nan = Float.nan, inf = Float.infinity
         let a = Tensor(shape: [4], floats: [nan, 1, inf, -inf])

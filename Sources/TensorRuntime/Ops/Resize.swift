@@ -457,27 +457,39 @@ extension ResizeKernel {
         }
     }
 
-    /// float32 bilinear resize of the last two axes, each plane in one pass.
+    /// float32 bilinear resize of the last two axes: per plane, every input row is resized
+    /// horizontally once, then output rows blend two of those rows (a vectorisable loop).
     static func bilinearPlanes(_ input: Tensor, into output: Tensor, rows: AxisTable, columns: AxisTable, context: KernelContext) {
         let planes = input.shape.dropLast(2).reduce(1, *)
-        let inputPlane = rows.inputSize * columns.inputSize
-        let outputPlane = rows.outputSize * columns.outputSize
+        let inputHeight = rows.inputSize, inputWidth = columns.inputSize
+        let outputHeight = rows.outputSize, outputWidth = columns.outputSize
         let source = input.pointer(Float.self), target = output.pointer(Float.self)
-        let outputWidth = columns.outputSize, inputWidth = columns.inputSize
+        let stretched = context.scratch(floats: planes * inputHeight * outputWidth)
         columns.indices.withUnsafeBufferPointer { columnIndices in
             columns.weights.withUnsafeBufferPointer { columnWeights in
-                context.parallelFor(planes * rows.outputSize) { job in
-                    let plane = job / rows.outputSize, outRow = job % rows.outputSize
-                    let top = source + plane * inputPlane + rows.indices[2 * outRow] * inputWidth
-                    let bottom = source + plane * inputPlane + rows.indices[2 * outRow + 1] * inputWidth
-                    let topWeight = rows.weights[2 * outRow], bottomWeight = rows.weights[2 * outRow + 1]
-                    let to = target + plane * outputPlane + outRow * outputWidth
-                    for column in 0..<outputWidth {
-                        let left = columnIndices[2 * column], right = columnIndices[2 * column + 1]
-                        let leftWeight = columnWeights[2 * column], rightWeight = columnWeights[2 * column + 1]
-                        let upper = leftWeight * top[left] + rightWeight * top[right]
-                        let lower = leftWeight * bottom[left] + rightWeight * bottom[right]
-                        to[column] = topWeight * upper + bottomWeight * lower
+                rows.indices.withUnsafeBufferPointer { rowIndices in
+                    rows.weights.withUnsafeBufferPointer { rowWeights in
+                        context.parallelFor(planes) { plane in
+                            let from = source + plane * inputHeight * inputWidth
+                            let wide = stretched + plane * inputHeight * outputWidth
+                            for row in 0..<inputHeight {
+                                let inputRow = from + row * inputWidth, wideRow = wide + row * outputWidth
+                                for column in 0..<outputWidth {
+                                    wideRow[column] = columnWeights[2 * column] * inputRow[columnIndices[2 * column]]
+                                        + columnWeights[2 * column + 1] * inputRow[columnIndices[2 * column + 1]]
+                                }
+                            }
+                            let to = target + plane * outputHeight * outputWidth
+                            for row in 0..<outputHeight {
+                                let top = wide + rowIndices[2 * row] * outputWidth
+                                let bottom = wide + rowIndices[2 * row + 1] * outputWidth
+                                let topWeight = rowWeights[2 * row], bottomWeight = rowWeights[2 * row + 1]
+                                let outputRow = to + row * outputWidth
+                                for column in 0..<outputWidth {
+                                    outputRow[column] = topWeight * top[column] + bottomWeight * bottom[column]
+                                }
+                            }
+                        }
                     }
                 }
             }

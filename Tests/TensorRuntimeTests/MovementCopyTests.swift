@@ -132,6 +132,8 @@ final class MovementCopyTests: XCTestCase {
         XCTAssertEqual(edge.floats, [2, 3, 3, 6, 7, 7, 10, 11, 11])
         H.assertThrows("below zero") { _ = try H.run1(.pad, opset: 13, [input, H.int64s([0, -3, 0, -2])]) }
         H.assertThrows("pads") { _ = try H.run1(.pad, opset: 13, [input, H.int64s([1, 1])]) }
+        H.assertThrows("too large") { _ = try H.run1(.pad, opset: 13, [input, H.int64s([0, Int(Int64.max), 0, 1])]) }
+        H.assertThrows("exceeds") { _ = try H.run1(.pad, opset: 13, [input, H.int64s([1 << 16, 1 << 16, 1 << 16, 1 << 16])]) }
     }
 
     // MARK: Slice

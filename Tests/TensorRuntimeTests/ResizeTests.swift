@@ -250,6 +250,12 @@ final class ResizeTests: XCTestCase {
             "coordinate_transformation_mode": .string("tf_crop_and_resize"), "extrapolation_value": .float(-1),
         ])
         XCTAssertEqual(nearest.floats, [2, 4, -1])
+        // A NaN region of interest extrapolates instead of failing.
+        let undefined = try resize(ramp, sizes: [1, 1, 1, 2], roi: [0, 0, 0, .nan, 1, 1, 1, 1], [
+            "mode": .string("linear"), "coordinate_transformation_mode": .string("tf_crop_and_resize"),
+            "extrapolation_value": .float(7),
+        ])
+        XCTAssertEqual(undefined.floats, [7, 7])
     }
 
     func testAntialiasLinearDownsample() throws {
@@ -286,6 +292,8 @@ final class ResizeTests: XCTestCase {
         H.assertThrows("neither") { _ = try self.resize(self.square, [:]) }
         H.assertThrows("scales has") { _ = try self.resize(self.square, scales: [2, 2], [:]) }
         H.assertThrows("positive") { _ = try self.resize(self.square, scales: [1, 1, 0, 2], [:]) }
+        H.assertThrows("out of range") { _ = try self.resize(self.square, scales: [1, 1, 1e30, 1], [:]) }
+        H.assertThrows("exceeds") { _ = try self.resize(self.square, sizes: [1, 1, 1 << 20, 1 << 20], [:]) }
         H.assertThrows("mode 'area'") { _ = try self.resize(self.square, scales: [1, 1, 2, 2], ["mode": .string("area")]) }
         H.assertThrows("coordinate_transformation_mode") {
             _ = try self.resize(self.square, scales: [1, 1, 2, 2], ["coordinate_transformation_mode": .string("diagonal")])

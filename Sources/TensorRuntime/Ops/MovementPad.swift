@@ -33,12 +33,17 @@ struct PadKernel: Kernel {
         let pads = try self.pads(inputs, rank: rank)
         let begins = Array(pads[..<rank]), ends = Array(pads[rank...])
         let outputShape = try (0..<rank).map { axis -> Int in
-            let size = data.shape[axis] + begins[axis] + ends[axis]
+            let (grown, overflowBegin) = data.shape[axis].addingReportingOverflow(begins[axis])
+            let (size, overflowEnd) = grown.addingReportingOverflow(ends[axis])
+            guard !overflowBegin, !overflowEnd, size <= MovementSupport.maximumOutputCount else {
+                throw KernelError.invalid("pads \(pads) make axis \(axis) of shape \(data.shape) too large")
+            }
             guard size >= 0 else {
                 throw KernelError.invalid("pads \(pads) crop axis \(axis) of shape \(data.shape) below zero")
             }
             return size
         }
+        try MovementSupport.checkOutputSize(outputShape)
         let fillBytes = try constantBytes(inputs, dataType: data.dataType)
         let maps = try (0..<rank).map { axis in
             try PadKernel.sourceIndices(size: data.shape[axis], begin: begins[axis], end: ends[axis], mode: mode, axis: axis)

@@ -172,7 +172,7 @@ extension ResizeKernel {
                 guard scale > 0, scale.isFinite else { throw KernelError.invalid("scale \(given[index]) must be positive") }
                 scales[axis] = scale
                 let roiExtent = options.coordinates == .tfCropAndResize ? roiEnds[axis] - roiStarts[axis] : 1
-                outputSizes[axis] = Int((Double(data.shape[axis]) * roiExtent * scale).rounded(.down))
+                outputSizes[axis] = try ResizeKernel.outputLength(Double(data.shape[axis]) * roiExtent * scale, axis: axis)
             }
         } else if let given = givenSizes {
             guard given.count == axes.count else {
@@ -188,17 +188,23 @@ extension ResizeKernel {
                 let common = (options.aspectRatioPolicy == .notLarger ? axisScales.min() : axisScales.max()) ?? 1
                 for axis in axes {
                     scales[axis] = common
-                    outputSizes[axis] = Int(common * Double(data.shape[axis]) + 0.5)
+                    outputSizes[axis] = try ResizeKernel.outputLength(common * Double(data.shape[axis]) + 0.5, axis: axis)
                 }
             }
         }
-        for (axis, size) in outputSizes.enumerated() where size < 0 || size > 1 << 31 {
-            throw KernelError.invalid("output size \(size) along axis \(axis) is out of range")
-        }
+        try MovementSupport.checkOutputSize(outputSizes)
         return (0..<rank).map { axis in
             table(inputSize: data.shape[axis], outputSize: outputSizes[axis], scale: scales[axis],
                   roi: (roiStarts[axis], roiEnds[axis]))
         }
+    }
+
+    /// floor(length) as an output dimension, rejecting values no tensor could have.
+    static func outputLength(_ length: Double, axis: Int) throws -> Int {
+        guard length.isFinite, length >= 0, length <= Double(MovementSupport.maximumOutputCount) else {
+            throw KernelError.invalid("output length \(length) along axis \(axis) is out of range")
+        }
+        return Int(length.rounded(.down))
     }
 
     /// The input coordinate of output index `index` along one axis.
@@ -241,7 +247,7 @@ extension ResizeKernel {
         var coefficients = [Double](repeating: 0, count: taps)
         for index in 0..<outputSize {
             let x = sourceCoordinate(index, inputSize: inputSize, outputSize: outputSize, scale: scale, roi: roi)
-            if options.coordinates == .tfCropAndResize && (x < 0 || x > Double(inputSize - 1)) {
+            if !x.isFinite || options.coordinates == .tfCropAndResize && (x < 0 || x > Double(inputSize - 1)) {
                 result.outside[index] = true
                 continue
             }

@@ -127,6 +127,16 @@ final class ResizeTests: XCTestCase {
         let output = try resize(doubles, sizes: [2, 3, 9, 5], ["mode": .string("linear")])
         XCTAssertEqual(output.dataType, .float64)
         assertClose(output.array(of: Double.self).map(Float.init), expected.floats)
+        // float16 goes through float32 arithmetic: equal up to half precision.
+        let halves = Tensor(shape: input.shape, values: input.floats.map { Float16($0) })
+        let halfOutput = try resize(halves, sizes: [2, 3, 9, 5], ["mode": .string("linear")])
+        XCTAssertEqual(halfOutput.dataType, .float16)
+        assertClose(halfOutput.array(of: Float16.self).map(Float.init), expected.floats, tolerance: 2e-3)
+        // Nearest on 2-byte elements is a plain gather.
+        let nearestHalves = try resize(halves, scales: [1, 1, 2, 2], ["nearest_mode": .string("floor"),
+                                                                      "coordinate_transformation_mode": .string("asymmetric")])
+        XCTAssertEqual(nearestHalves.array(of: Float16.self)[0..<2].map(Float.init), [Float(halves.array(of: Float16.self)[0]), Float(halves.array(of: Float16.self)[0])])
+        XCTAssertEqual(nearestHalves.array(of: Float16.self)[2], halves.array(of: Float16.self)[1])
         // Only H resized: reference with the same width.
         assertClose(expected.floats, referenceBilinear(input, height: 9, width: 5, alignCorners: false))
     }

@@ -8,6 +8,7 @@ struct ConnectionContext {
     let limits: HTTPLimits
     let handler: Handler
     let observer: RequestObserver?
+    let bodyGate: BodyGate?
     /// Raised at the start of a graceful shutdown: idle connections close, busy ones finish.
     let draining: Signal
     /// Raised when the shutdown deadline passes: every connection ends now.
@@ -108,8 +109,13 @@ final class Connection: @unchecked Sendable {
             headAt = Date()
             if requestStart == nil { requestStart = headAt }
             currentHead = head
-            if case .request = pending.first { return true }
-            if head.expectsContinue && head.bodyFraming != .none && head.bodyFraming != .length(0) {
+            if case .request = pending.first { return true }  // the body is already here
+            if head.bodyFraming == .none || head.bodyFraming == .length(0) { return true }
+            if let error = context.bodyGate?(head) {
+                answer(error, partial: parser.partialRequest)
+                return false
+            }
+            if head.expectsContinue {
                 guard send(Data("HTTP/1.1 100 Continue\r\n\r\n".utf8)) else {
                     reportAbandoned(partial: parser.partialRequest)
                     return false

@@ -85,6 +85,20 @@ final class CurlTests: XCTestCase {
         XCTAssertEqual(records.first?.method, "POST")
     }
 
+    func testUploadToUnknownRouteIsRefusedBeforeTheBody() throws {
+        let server = try TestServer()
+        let file = try Tools.temporaryFile(Tools.bytes(count: 2 << 20), name: "big.bin")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try Tools.curl(["-v", "--data-binary", "@\(file.path)", "\(server.url)/nowhere"])
+        XCTAssertTrue(result.stderr.contains("Expect: 100-continue"))
+        XCTAssertFalse(result.stderr.contains("100 Continue\r"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("HTTP/1.1 404"), result.stderr)
+        XCTAssertEqual(try json(result.stdout)["code"] as? String, "not_found")
+        let records = server.stopAndCollect()
+        XCTAssertEqual(records.map(\.status), [404])
+        XCTAssertLessThan(records.first?.bytesIn ?? .max, 2 << 20, "the body was not read")
+    }
+
     func testRequestIdIsEchoedOrGenerated() throws {
         let server = try TestServer()
         let echoed = try Tools.curl(["-i", "-H", "X-Request-Id: client-id-42", "\(server.url)/hello"])

@@ -192,6 +192,14 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(try respond(router, "GET", "/detect").headers["Allow"], "POST")
     }
 
+    func testCheckReportsTheErrorARequestWouldGet() throws {
+        let router = makeRouter()
+        XCTAssertNil(router.check(try RequestHead(method: "POST", target: "/detect?x=1")))
+        XCTAssertNil(router.check(try RequestHead(method: "HEAD", target: "/models")))
+        XCTAssertEqual(router.check(try RequestHead(method: "POST", target: "/nope"))?.status, 404)
+        XCTAssertEqual(router.check(try RequestHead(method: "PUT", target: "/detect"))?.status, 405)
+    }
+
     func testThrownErrorsRenderAsContractJSON() throws {
         let response = try respond(makeRouter(), "GET", "/fail")
         XCTAssertEqual(response.status, 415)

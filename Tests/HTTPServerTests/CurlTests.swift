@@ -29,6 +29,18 @@ final class CurlTests: XCTestCase {
         XCTAssertGreaterThan(records.first?.bytesIn ?? 0, 30_000)
     }
 
+    func testDataBinaryWithoutContentTypeIsStillARawUpload() throws {
+        let server = try TestServer()
+        let payload = Tools.bytes(count: 10_000, seed: 5)
+        let file = try Tools.temporaryFile(payload, name: "photo.jpg")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try Tools.curl(["-v", "--data-binary", "@\(file.path)", "\(server.url)/upload"])
+        XCTAssertTrue(result.stderr.contains("Content-Type: application/x-www-form-urlencoded"), "curl's default label")
+        let body = try json(result.stdout)
+        XCTAssertEqual(body["field"] as? String, "(body)")
+        XCTAssertEqual(body["checksum"] as? String, String(TestServer.checksum(payload)))
+    }
+
     func testMultipartUploadWithFormFields() throws {
         let server = try TestServer()
         let payload = Tools.bytes(count: 5_000, seed: 7)

@@ -72,6 +72,16 @@ final class MultipartTests: XCTestCase {
         XCTAssertEqual(form.field("model"), "age")
         XCTAssertEqual(form.field("note"), "a b!")
         XCTAssertNil(try FormData.parse(body: Data("x".utf8), contentType: "image/png"))
+        XCTAssertEqual(form.kind, .urlEncoded)
+    }
+
+    func testUndecodableURLEncodedBodyStaysARawUpload() throws {
+        // What `curl --data-binary @photo.jpg URL` sends when no Content-Type is given.
+        let jpeg = Data([0xFF, 0xD8, 0xFF, 0xE0, 0x25, 0x00, 0x80])
+        XCTAssertNil(try FormData.parse(body: jpeg, contentType: "application/x-www-form-urlencoded"))
+        let request = try Request(method: "POST", target: "/detect", headers: ["Content-Type": "application/x-www-form-urlencoded"], body: jpeg)
+        XCTAssertEqual(request.upload()?.data, jpeg)
+        XCTAssertNil(request.upload()?.field)
     }
 
     func testRequestParameterAndUpload() throws {

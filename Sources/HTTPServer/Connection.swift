@@ -14,6 +14,32 @@ struct ConnectionContext {
     /// Raised when the shutdown deadline passes: every connection ends now.
     let forced: Signal
     let lingerer: Lingerer
+    let bodyBudget: BodyBudget
+    let retryAfterSeconds: Int
+}
+
+/// The shared allowance of request body bytes held in memory (`HTTPLimits.maxBufferedBodyBytes`).
+final class BodyBudget: @unchecked Sendable {
+    private let lock = NSLock()
+    private let capacity: Int
+    private var used = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Takes `count` bytes if they fit.
+    func reserve(_ count: Int) -> Bool {
+        lock.withLock {
+            guard count <= capacity - used else { return false }
+            used += count
+            return true
+        }
+    }
+
+    func release(_ count: Int) {
+        lock.withLock { used -= count }
+    }
 }
 
 /// The handler's answer for one request, or the news that shutdown gave up on it.
@@ -69,6 +95,8 @@ final class Connection: @unchecked Sendable {
     private var bytesOut = 0
     private var lastReadAt: Date
     private var lastResponseEnd: Date?
+    /// Body bytes of the current request counted against the shared budget.
+    private var reservedBodyBytes = 0
 
     private enum Phase {
         case idle, head, body
@@ -90,7 +118,10 @@ final class Connection: @unchecked Sendable {
 
     /// Serves requests until the connection ends, then hands the socket to the lingerer.
     func run() {
-        defer { context.lingerer.close(fd) }
+        defer {
+            releaseBody()
+            context.lingerer.close(fd)
+        }
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         while true {
             while !pending.isEmpty {
@@ -113,6 +144,10 @@ final class Connection: @unchecked Sendable {
             if head.bodyFraming == .none || head.bodyFraming == .length(0) { return true }
             if let error = context.bodyGate?(head) {
                 answer(error, partial: parser.partialRequest)
+                return false
+            }
+            if case .length(let length) = head.bodyFraming, !reserveBody(upTo: length) {
+                answer(bodyBudgetExceeded, partial: parser.partialRequest)
                 return false
             }
             if head.expectsContinue {
@@ -204,7 +239,26 @@ final class Connection: @unchecked Sendable {
         context.observer?(record)
     }
 
+    /// Grows this request's share of the body budget to `total` bytes; false if the budget is spent.
+    private func reserveBody(upTo total: Int) -> Bool {
+        guard total > reservedBodyBytes else { return true }
+        guard context.bodyBudget.reserve(total - reservedBodyBytes) else { return false }
+        reservedBodyBytes = total
+        return true
+    }
+
+    private func releaseBody() {
+        context.bodyBudget.release(reservedBodyBytes)
+        reservedBodyBytes = 0
+    }
+
+    private var bodyBudgetExceeded: HTTPError {
+        .overloaded(retryAfterSeconds: context.retryAfterSeconds,
+                    message: "the server is holding its limit of \(context.limits.maxBufferedBodyBytes) bytes of request bodies; retry later")
+    }
+
     private func startNextRequest() {
+        releaseBody()
         let now = Date()
         lastResponseEnd = now
         requestStart = parser.hasPartialRequest || !pending.isEmpty ? now : nil
@@ -221,6 +275,10 @@ final class Connection: @unchecked Sendable {
     /// Waits for and reads more bytes into the parser; false when the connection must end.
     private func receive(into buffer: inout [UInt8]) -> Bool {
         let phase: Phase = parser.hasPartialRequest ? (parser.isReadingBody ? .body : .head) : .idle
+        if phase == .body, currentHead?.bodyFraming == .chunked, !reserveBody(upTo: parser.partialRequest.byteCount) {
+            answer(bodyBudgetExceeded, partial: parser.partialRequest)
+            return false
+        }
         let limits = context.limits
         let deadline: Date
         switch phase {

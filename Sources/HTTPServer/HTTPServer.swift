@@ -78,6 +78,7 @@ public final class HTTPServer: @unchecked Sendable {
         let draining: Signal
         let forced: Signal
         let lingerer: Lingerer
+        let bodyBudget: BodyBudget
     }
 
     private let lock = NSLock()
@@ -129,7 +130,8 @@ public final class HTTPServer: @unchecked Sendable {
                 close(listener)
                 throw error
             }
-            running = Running(listener: listener, draining: draining, forced: forced, lingerer: lingerer)
+            running = Running(listener: listener, draining: draining, forced: forced, lingerer: lingerer,
+                              bodyBudget: BodyBudget(capacity: limits.maxBufferedBodyBytes))
             boundPort = port
             state = .running
             stopped.enter()
@@ -207,7 +209,9 @@ public final class HTTPServer: @unchecked Sendable {
             return
         }
         let context = ConnectionContext(limits: configuration.limits, handler: handler, observer: observer,
-                                        bodyGate: bodyGate, draining: running.draining, forced: running.forced, lingerer: running.lingerer)
+                                        bodyGate: bodyGate, draining: running.draining, forced: running.forced,
+                                        lingerer: running.lingerer, bodyBudget: running.bodyBudget,
+                                        retryAfterSeconds: configuration.retryAfterSeconds)
         let connection: Connection? = lock.withLock {
             guard connections.count < configuration.limits.maxConnections else { return nil }
             let connection = Connection(fd: fd, peer: peer, context: context)

@@ -32,7 +32,8 @@
 /// - `RequestObserver` is called exactly once per request, including parse errors, timeouts,
 ///   overload rejections and clients that vanish mid-request (status 499).
 /// - Limits (sizes, counts, timeouts, connections) are one `HTTPLimits` value; the parser
-///   (`HTTPRequestParser`) is usable on its own.
+///   (`HTTPRequestParser`) is usable on its own. Bodies and multipart parts are held in memory
+///   (no temp files): each up to `maxBodyBytes`, all together up to `maxBufferedBodyBytes`.
 ///
 /// Model: one accept thread; one thread per connection (at most `maxConnections`; the next
 /// connection gets 503 `overloaded` with `Retry-After` and is closed), non-blocking sockets and

@@ -51,6 +51,7 @@ public final class Application: @unchecked Sendable {
         let server = HTTPServer(configuration: serverConfiguration, handler: router.handler) { [weak self] record in
             self?.log(record)
         }
+        server.bodyGate = router.check
         try server.start()
         self.server = server
         loading.enter()

@@ -1,1 +1,14 @@
-print("seer")
+import ArgumentParser
+
+/// The `seer` command line: one subcommand per file, listed here.
+struct Seer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seer",
+        abstract: "Self-hosted computer-vision inference on the CPU.",
+        subcommands: [
+            RunCommand.self,
+            BenchCommand.self,
+        ])
+}
+
+Seer.main()

@@ -1,0 +1,202 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import ONNX
+import TensorRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `seer bench MODEL.onnx [--shape NAME=1x3x224x224] [--threads N] [--iterations K] [--warmup W] [--json]`
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time a model on random inputs (floats uniform in [-1, 1), integers and bools zero).")
+
+    @Argument(help: "The ONNX model file.")
+    var model: String
+
+    @Option(name: .customLong("shape"), help: ArgumentHelp("An input's shape as NAME=1x3x224x224; required for inputs with dynamic dimensions.", valueName: "name=shape"))
+    var shapes: [String] = []
+
+    @Option(help: "Threads for the model's kernels.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Timed runs.")
+    var iterations: Int = 20
+
+    @Option(help: "Untimed runs before timing.")
+    var warmup: Int = 3
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            var requested: [String: [Int]] = [:]
+            for assignment in shapes {
+                let (name, text) = try parseAssignment(assignment, option: "shape")
+                requested[name] = try parseShape(text, input: name)
+            }
+            let loadStart = DispatchTime.now().uptimeNanoseconds
+            let executor = try loadExecutor(modelPath: model, threads: threads)
+            let loadMilliseconds = milliseconds(since: loadStart)
+            let feeds = try randomInputs(for: executor.inputs, shapes: requested)
+
+            for _ in 0..<warmup { _ = try executor.run(feeds) }
+            var times: [Double] = []
+            times.reserveCapacity(iterations)
+            for _ in 0..<iterations {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try executor.run(feeds)
+                times.append(milliseconds(since: start))
+            }
+            let report = BenchReport(times: times, threads: threads, warmup: warmup,
+                                     loadMilliseconds: loadMilliseconds, inputs: feeds.mapValues(\.shape))
+            print(json ? try report.json() : report.text(model: model))
+        }
+    }
+
+    /// "1x3x224x224" -> [1, 3, 224, 224]; "" is a scalar.
+    private func parseShape(_ text: String, input: String) throws -> [Int] {
+        guard !text.isEmpty else { return [] }
+        return try text.split(separator: "x", omittingEmptySubsequences: false).map { part in
+            guard let size = Int(part), size >= 1 else {
+                throw CommandError("--shape \(input)=\(text): dimensions must be positive integers separated by 'x'")
+            }
+            return size
+        }
+    }
+
+    private func randomInputs(for inputs: [ValueInfo], shapes: [String: [Int]]) throws -> [String: Tensor] {
+        let known = Set(inputs.map(\.name))
+        for name in shapes.keys where !known.contains(name) {
+            throw CommandError("--shape names '\(name)', but the model's inputs are: \(inputs.map(\.name).joined(separator: ", "))")
+        }
+        var generator = SplitMix64(seed: 42)
+        var feeds: [String: Tensor] = [:]
+        for input in inputs {
+            let shape = try shapes[input.name] ?? fixedShape(of: input)
+            var count = 1
+            for size in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: size)
+                guard !overflow, product <= 1 << 32 else { throw CommandError("input '\(input.name)' shape \(shape) is too large") }
+                count = product
+            }
+            let tensor = Tensor(dataType: input.dataType ?? .float32, shape: shape) // zero-filled
+            switch tensor.dataType {
+            case .float32:
+                tensor.withUnsafeMutableBuffer(of: Float.self) { for i in $0.indices { $0[i] = Float(generator.unit()) } }
+            case .float64:
+                tensor.withUnsafeMutableBuffer(of: Double.self) { for i in $0.indices { $0[i] = generator.unit() } }
+            case .float16:
+                tensor.withUnsafeMutableBuffer(of: Float16.self) { for i in $0.indices { $0[i] = Float16(generator.unit()) } }
+            default:
+                break // integer and bool inputs stay zero: valid as indices and flags
+            }
+            feeds[input.name] = tensor
+        }
+        return feeds
+    }
+
+    private func fixedShape(of input: ValueInfo) throws -> [Int] {
+        guard let dims = input.shape else {
+            throw CommandError("input '\(input.name)' has no declared shape; give it with --shape \(input.name)=1x3x224x224")
+        }
+        return try dims.enumerated().map { axis, dim in
+            guard case let .fixed(size) = dim else {
+                let example = dims.map { if case let .fixed(size) = $0 { return String(size) } else { return "N" } }.joined(separator: "x")
+                throw CommandError("input '\(input.name)' has dynamic dimension \(axis) (\(dim)) in shape \(dims); give it with --shape \(input.name)=\(example)")
+            }
+            return size
+        }
+    }
+
+    private func milliseconds(since start: UInt64) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
+    }
+}
+
+/// Timing statistics of one benchmark, printed as JSON or text.
+struct BenchReport: Encodable {
+    let median_ms: Double
+    let p90_ms: Double
+    let mean_ms: Double
+    let min_ms: Double
+    let max_ms: Double
+    let iterations: Int
+    let warmup: Int
+    let threads: Int
+    let load_ms: Double
+    let peak_rss_mb: Double
+    let inputs: [String: [Int]]
+
+    init(times: [Double], threads: Int, warmup: Int, loadMilliseconds: Double, inputs: [String: [Int]]) {
+        let sorted = times.sorted()
+        let middle = sorted.count / 2
+        let median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        let p90Rank = max(0, Int((0.9 * Double(sorted.count)).rounded(.up)) - 1) // nearest rank
+        func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+        median_ms = rounded(median)
+        p90_ms = rounded(sorted[p90Rank])
+        mean_ms = rounded(sorted.reduce(0, +) / Double(sorted.count))
+        min_ms = rounded(sorted[0])
+        max_ms = rounded(sorted[sorted.count - 1])
+        iterations = times.count
+        self.warmup = warmup
+        self.threads = threads
+        load_ms = rounded(loadMilliseconds)
+        peak_rss_mb = rounded(BenchReport.peakResidentMegabytes())
+        self.inputs = inputs
+    }
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    func text(model: String) -> String {
+        let shapes = inputs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.map(String.init).joined(separator: "x"))" }
+        return """
+        \(model) (\(shapes.joined(separator: ", "))), \(threads) thread\(threads == 1 ? "" : "s"), \(iterations) iterations after \(warmup) warm-up
+          median \(median_ms) ms, p90 \(p90_ms) ms, mean \(mean_ms) ms, min \(min_ms) ms, max \(max_ms) ms
+          load \(load_ms) ms, peak RSS \(peak_rss_mb) MB
+        """
+    }
+
+    /// The process's peak resident set size (Linux reports kilobytes, macOS bytes).
+    static func peakResidentMegabytes() -> Double {
+        var usage = rusage()
+        #if os(Linux)
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+        return Double(usage.ru_maxrss) / 1024
+        #else
+        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return 0 }
+        return Double(usage.ru_maxrss) / (1024 * 1024)
+        #endif
+    }
+}
+
+/// A small deterministic generator, so every bench run feeds the same inputs.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) * 2 - 1 }
+}

@@ -73,6 +73,8 @@ public enum OpKind: String, Sendable, CaseIterable {
         switch self {
         case .hardSwish: return 14...21
         case .upsample: return 7...9
+        // Unchanged since opset 1: older imports mean the same operator.
+        case .globalAveragePool, .globalMaxPool: return 1...18
         default: return 7...18
         }
     }

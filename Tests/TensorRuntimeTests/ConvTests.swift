@@ -174,7 +174,7 @@ final class ConvTests: XCTestCase {
         for (stride, dilation, pads) in [(2, 2, [2, 1, 0, 2]), (3, 1, [0, 2, 1, 0]), (1, 3, [3, 0, 0, 3]), (2, 1, [0, 0, 1, 1])] {
             var c = Case()
             c.group = 5; c.groupChannels = 1; c.groupOutChannels = 1
-            c.input = [15, 19]; c.kernel = [3, 3]; c.strides = [stride, stride + 1]; c.dilations = [dilation, dilation]
+            c.input = [15, 19]; c.kernel = [3, 3]; c.strides = [stride + 1, stride]; c.dilations = [dilation, dilation]
             c.padBegin = Array(pads[0..<2]); c.padEnd = Array(pads[2...])
             try check(c, rng: &rng)
         }

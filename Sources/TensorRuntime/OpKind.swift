@@ -77,6 +77,8 @@ public enum OpKind: String, Sendable, CaseIterable {
         // Unchanged since opset 1.
         case .globalAveragePool, .globalMaxPool: return 1...18
         case .upsample: return 7...9
+        // Unchanged since opset 1: older imports mean the same operator.
+        case .globalAveragePool, .globalMaxPool: return 1...18
         default: return 7...18
         }
     }

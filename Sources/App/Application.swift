@@ -51,6 +51,7 @@ public final class Application: @unchecked Sendable {
         let server = HTTPServer(configuration: serverConfiguration, handler: router.handler) { [weak self] record in
             self?.log(record)
         }
+        server.bodyGate = router.check
         try server.start()
         self.server = server
         loading.enter()
@@ -124,6 +125,7 @@ public final class Application: @unchecked Sendable {
         route("POST", "/faces", .apiKey) { self.faces($0, ageByDefault: false, $1) }
         route("POST", "/age", .apiKey) { self.faces($0, ageByDefault: true, $1) }
         route("POST", "/detect", .apiKey) { self.detect($0, deepStack: false, $1) }
+        route("POST", "/segment", .apiKey) { self.segment($0, $1) }
         route("POST", "/v1/vision/face", .apiKey) { self.deepStackFaces($0, $1) }
         route("POST", "/v1/vision/detection", .apiKey) { self.detect($0, deepStack: true, $1) }
 

@@ -219,4 +219,41 @@ extension Application {
             completion(.failure(httpError(for: error)))
         }
     }
+
+    // MARK: Segmentation
+
+    func segment(_ request: Request, _ completion: @escaping ResponseCompletion) {
+        do {
+            let parameters = Parameters(request: request)
+            let model = try resolveModel(parameters.string("model"), task: "segmentation")
+            let minConfidence = try parameters.fraction("min_confidence")
+            let maxResults = try parameters.count("max_results")
+            let wantsPNG = (request.headers["Accept"] ?? "").lowercased().contains("image/png")
+            let data = try parameters.upload(field: "image")
+            submit(request, model: model, completion) { worker, timing in
+                let image = try self.decodeImage(data, &timing)
+                let segmenter = try worker.segmenter(model)
+                let result = try measure(&timing.inferenceMilliseconds) {
+                    try segmenter.segment(image, minConfidence: minConfidence, maxResults: maxResults)
+                }
+                let png = try PNGEncoder.encode(result.mask)
+                if wantsPNG {
+                    return Response(status: 200, headers: ["Content-Type": "image/png"], body: png)
+                }
+                let regions = segmenter.settings.decoder == .db ? result.regions.map { region in
+                    SegmentExtra.Region(confidence: round(region.confidence, 4), box: BoxJSON(region.box),
+                                        polygon: region.polygon.map { [round($0.x, 2), round($0.y, 2)] })
+                } : nil
+                let extra = SegmentExtra(mask: .init(width: result.mask.width, height: result.mask.height, data: png.base64EncodedString()),
+                                         regions: regions)
+                let body = ImageEnvelope(request_id: request.id, model: ModelReference(name: model.name, version: model.version),
+                                         image: ImageSize(width: image.width, height: image.height),
+                                         predictions: [SegmentPrediction(label: result.label, pixel_fraction: Double(round(result.pixelFraction, 6)))],
+                                         timing: timing.timing(), extra: extra)
+                return Response(status: 200, headers: ["Content-Type": "application/json"], body: encodeJSON(body))
+            }
+        } catch {
+            completion(.failure(httpError(for: error)))
+        }
+    }
 }

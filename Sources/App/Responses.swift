@@ -131,3 +131,24 @@ func encodeJSON<T: Encodable>(_ value: T) -> Data {
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     return (try? encoder.encode(value)) ?? Data("{\"success\":false,\"error\":\"response encoding failed\",\"code\":\"internal\"}".utf8)
 }
+
+struct SegmentPrediction: Encodable {
+    let label: String
+    let pixel_fraction: Double
+}
+
+/// The mask (and text regions) that /segment adds to the envelope.
+struct SegmentExtra: Encodable {
+    struct Mask: Encodable {
+        let width: Int, height: Int
+        let format = "png", encoding = "base64"
+        let data: String
+    }
+    struct Region: Encodable {
+        let confidence: Double
+        let box: BoxJSON
+        let polygon: [[Double]]
+    }
+    let mask: Mask
+    let regions: [Region]?
+}

@@ -9,7 +9,10 @@ public final class Worker {
     private var faceDetectors: [ObjectIdentifier: FaceDetector] = [:]
     private var attributeEstimators: [ObjectIdentifier: FaceAttributeEstimator] = [:]
     private var objectDetectors: [ObjectIdentifier: ObjectDetector] = [:]
+    private var segmenters: [ObjectIdentifier: Segmenter] = [:]
     private var executors: [String: Executor] = [:]
+    /// Pipelines of other kinds (one per model and kind), for routes that bring their own.
+    private var others: [ObjectIdentifier: [String: Any]] = [:]
     /// Models whose pipelines are cached, kept alive so identifiers stay unique.
     private var models: [ObjectIdentifier: LoadedModel] = [:]
 
@@ -52,6 +55,25 @@ public final class Worker {
         }
     }
 
+    func segmenter(_ model: LoadedModel) throws -> Segmenter {
+        try cached(&segmenters, model) {
+            guard let plan = model.plan(nil) else {
+                throw VisionError.incompatibleModel("model '\(model.name)' needs one graph")
+            }
+            return try Segmenter(plan: plan, settings: SegmentationSettings(manifest: model.manifest), threads: threads)
+        }
+    }
+
+    /// A worker-owned object of any kind for `model`, made once by `make` (e.g. a video pipeline).
+    func pipeline<T>(_ model: LoadedModel, kind: String, make: () throws -> T) throws -> T {
+        let key = ObjectIdentifier(model)
+        if let existing = others[key]?[kind] as? T { return existing }
+        let made = try make()
+        others[key, default: [:]][kind] = made
+        models[key] = model
+        return made
+    }
+
     /// A plain executor for one graph (Open Inference Protocol requests).
     func executor(_ model: LoadedModel, role: String?) throws -> Executor {
         let key = "\(ObjectIdentifier(model).hashValue)/\(role ?? "")"
@@ -71,6 +93,8 @@ public final class Worker {
         faceDetectors = faceDetectors.filter { keep.contains($0.key) }
         attributeEstimators = attributeEstimators.filter { keep.contains($0.key) }
         objectDetectors = objectDetectors.filter { keep.contains($0.key) }
+        segmenters = segmenters.filter { keep.contains($0.key) }
+        others = others.filter { keep.contains($0.key) }
         executors = executors.filter { entry in keep.contains { entry.key.hasPrefix("\($0.hashValue)/") } }
         models = models.filter { keep.contains($0.key) }
     }

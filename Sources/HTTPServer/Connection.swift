@@ -8,11 +8,38 @@ struct ConnectionContext {
     let limits: HTTPLimits
     let handler: Handler
     let observer: RequestObserver?
+    let bodyGate: BodyGate?
     /// Raised at the start of a graceful shutdown: idle connections close, busy ones finish.
     let draining: Signal
     /// Raised when the shutdown deadline passes: every connection ends now.
     let forced: Signal
     let lingerer: Lingerer
+    let bodyBudget: BodyBudget
+    let retryAfterSeconds: Int
+}
+
+/// The shared allowance of request body bytes held in memory (`HTTPLimits.maxBufferedBodyBytes`).
+final class BodyBudget: @unchecked Sendable {
+    private let lock = NSLock()
+    private let capacity: Int
+    private var used = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Takes `count` bytes if they fit.
+    func reserve(_ count: Int) -> Bool {
+        lock.withLock {
+            guard count <= capacity - used else { return false }
+            used += count
+            return true
+        }
+    }
+
+    func release(_ count: Int) {
+        lock.withLock { used -= count }
+    }
 }
 
 /// The handler's answer for one request, or the news that shutdown gave up on it.
@@ -68,6 +95,8 @@ final class Connection: @unchecked Sendable {
     private var bytesOut = 0
     private var lastReadAt: Date
     private var lastResponseEnd: Date?
+    /// Body bytes of the current request counted against the shared budget.
+    private var reservedBodyBytes = 0
 
     private enum Phase {
         case idle, head, body
@@ -89,7 +118,10 @@ final class Connection: @unchecked Sendable {
 
     /// Serves requests until the connection ends, then hands the socket to the lingerer.
     func run() {
-        defer { context.lingerer.close(fd) }
+        defer {
+            releaseBody()
+            context.lingerer.close(fd)
+        }
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         while true {
             while !pending.isEmpty {
@@ -108,8 +140,17 @@ final class Connection: @unchecked Sendable {
             headAt = Date()
             if requestStart == nil { requestStart = headAt }
             currentHead = head
-            if case .request = pending.first { return true }
-            if head.expectsContinue && head.bodyFraming != .none && head.bodyFraming != .length(0) {
+            if case .request = pending.first { return true }  // the body is already here
+            if head.bodyFraming == .none || head.bodyFraming == .length(0) { return true }
+            if let error = context.bodyGate?(head) {
+                answer(error, partial: parser.partialRequest)
+                return false
+            }
+            if case .length(let length) = head.bodyFraming, !reserveBody(upTo: length) {
+                answer(bodyBudgetExceeded, partial: parser.partialRequest)
+                return false
+            }
+            if head.expectsContinue {
                 guard send(Data("HTTP/1.1 100 Continue\r\n\r\n".utf8)) else {
                     reportAbandoned(partial: parser.partialRequest)
                     return false
@@ -200,7 +241,26 @@ final class Connection: @unchecked Sendable {
         context.observer?(record)
     }
 
+    /// Grows this request's share of the body budget to `total` bytes; false if the budget is spent.
+    private func reserveBody(upTo total: Int) -> Bool {
+        guard total > reservedBodyBytes else { return true }
+        guard context.bodyBudget.reserve(total - reservedBodyBytes) else { return false }
+        reservedBodyBytes = total
+        return true
+    }
+
+    private func releaseBody() {
+        context.bodyBudget.release(reservedBodyBytes)
+        reservedBodyBytes = 0
+    }
+
+    private var bodyBudgetExceeded: HTTPError {
+        .overloaded(retryAfterSeconds: context.retryAfterSeconds,
+                    message: "the server is holding its limit of \(context.limits.maxBufferedBodyBytes) bytes of request bodies; retry later")
+    }
+
     private func startNextRequest() {
+        releaseBody()
         let now = Date()
         lastResponseEnd = now
         requestStart = parser.hasPartialRequest || !pending.isEmpty ? now : nil
@@ -217,6 +277,10 @@ final class Connection: @unchecked Sendable {
     /// Waits for and reads more bytes into the parser; false when the connection must end.
     private func receive(into buffer: inout [UInt8]) -> Bool {
         let phase: Phase = parser.hasPartialRequest ? (parser.isReadingBody ? .body : .head) : .idle
+        if phase == .body, currentHead?.bodyFraming == .chunked, !reserveBody(upTo: parser.partialRequest.byteCount) {
+            answer(bodyBudgetExceeded, partial: parser.partialRequest)
+            return false
+        }
         let limits = context.limits
         let deadline: Date
         switch phase {

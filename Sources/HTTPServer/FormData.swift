@@ -26,9 +26,15 @@ public struct FormPart: Equatable, Sendable {
 /// A decoded form body. Parts are kept in body order; the whole body stays in
 /// memory (bounded by `HTTPLimits.maxBodyBytes`).
 public struct FormData: Equatable, Sendable {
+    public enum Kind: Equatable, Sendable {
+        case multipart, urlEncoded
+    }
+
+    public var kind: Kind
     public var parts: [FormPart]
 
-    public init(parts: [FormPart]) {
+    public init(kind: Kind, parts: [FormPart]) {
+        self.kind = kind
         self.parts = parts
     }
 
@@ -42,8 +48,10 @@ public struct FormData: Equatable, Sendable {
         parts.first { $0.name == name && $0.filename == nil }?.text
     }
 
-    /// Parses a body by its `Content-Type`: multipart/form-data or
-    /// application/x-www-form-urlencoded; nil for any other type.
+    /// Parses a body by its `Content-Type`: multipart/form-data (malformed -> 400)
+    /// or application/x-www-form-urlencoded; nil for any other type. A url-encoded
+    /// body that does not decode is left alone (nil): curl labels every
+    /// `--data-binary` upload that way unless told otherwise.
     public static func parse(body: Data, contentType: String?, limits: HTTPLimits = HTTPLimits()) throws -> FormData? {
         guard let contentType else { return nil }
         let type = HeaderValue(contentType)
@@ -55,10 +63,8 @@ public struct FormData: Equatable, Sendable {
             return try MultipartParser(body: body, boundary: boundary, limits: limits).parse()
         case "application/x-www-form-urlencoded":
             guard let text = String(data: body, encoding: .utf8),
-                  let pairs = PercentDecoding.formPairs(Substring(text)) else {
-                throw HTTPError.badRequest("url-encoded form body has a malformed percent-escape or is not UTF-8")
-            }
-            return FormData(parts: pairs.map { FormPart(name: $0.0, data: Data($0.1.utf8)) })
+                  let pairs = PercentDecoding.formPairs(Substring(text)) else { return nil }
+            return FormData(kind: .urlEncoded, parts: pairs.map { FormPart(name: $0.0, data: Data($0.1.utf8)) })
         default:
             return nil
         }
@@ -184,7 +190,7 @@ struct MultipartParser {
             parts.append(try parsePart(bytes, from: cursor, to: end))
             position = end + 2
         }
-        return FormData(parts: parts)
+        return FormData(kind: .multipart, parts: parts)
     }
 
     private static let missingClose = HTTPError.badRequest("multipart body ends without the closing boundary")

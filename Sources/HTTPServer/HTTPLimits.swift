@@ -14,6 +14,11 @@ public struct HTTPLimits: Equatable, Sendable {
     public var maxHeaderCount: Int = 100
     /// Largest request body (after removing chunked framing) -> 413 `payload_too_large`.
     public var maxBodyBytes: Int = 64 * 1024 * 1024
+    /// Request body bytes all connections together may hold in memory (bodies
+    /// being received or waiting for their response). A request that would go
+    /// over gets 503 `overloaded`: a declared Content-Length before its body is
+    /// read (instead of `100 Continue`), a chunked body when a chunk arrives.
+    public var maxBufferedBodyBytes: Int = 1 << 30
     /// Longest chunk-size line of a chunked body, extensions included -> 400 `bad_request`.
     public var maxChunkLineBytes: Int = 4 * 1024
     /// Most parts in one multipart/form-data body -> 400 `bad_request`.

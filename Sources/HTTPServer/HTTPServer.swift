@@ -27,10 +27,13 @@
 ///   url-encoded, parsed before the handler runs), `parameter(_:)`, `upload(fields:)`.
 /// - `Response`: status, headers, body `Data`. The server adds `Content-Length`,
 ///   `X-Request-Id` and `Connection`.
+/// - `bodyGate` (e.g. `router.check`) may refuse a request from its head alone, before an upload
+///   is read; curl's `Expect: 100-continue` then gets the error instead of `100 Continue`.
 /// - `RequestObserver` is called exactly once per request, including parse errors, timeouts,
 ///   overload rejections and clients that vanish mid-request (status 499).
 /// - Limits (sizes, counts, timeouts, connections) are one `HTTPLimits` value; the parser
-///   (`HTTPRequestParser`) is usable on its own.
+///   (`HTTPRequestParser`) is usable on its own. Bodies and multipart parts are held in memory
+///   (no temp files): each up to `maxBodyBytes`, all together up to `maxBufferedBodyBytes`.
 ///
 /// Model: one accept thread; one thread per connection (at most `maxConnections`; the next
 /// connection gets 503 `overloaded` with `Retry-After` and is closed), non-blocking sockets and
@@ -57,6 +60,10 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
+/// Decides, once a request's header block is accepted and before its body is
+/// read, whether to refuse it (e.g. `Router.check` for 404/405, or 401).
+public typealias BodyGate = (RequestHead) -> HTTPError?
+
 public final class HTTPServer: @unchecked Sendable {
     public let configuration: ServerConfiguration
     private let handler: Handler
@@ -72,6 +79,7 @@ public final class HTTPServer: @unchecked Sendable {
         let draining: Signal
         let forced: Signal
         let lingerer: Lingerer
+        let bodyBudget: BodyBudget
     }
 
     private let lock = NSLock()
@@ -83,6 +91,15 @@ public final class HTTPServer: @unchecked Sendable {
     private let connectionThreads = DispatchGroup()
     private let stopped = DispatchGroup()
     private var cleanShutdown = true
+    private var gate: BodyGate?
+
+    /// Consulted for requests whose body has not arrived yet: an error is sent
+    /// at once (instead of `100 Continue`) and the connection closed without
+    /// reading the body. Set before `start()`.
+    public var bodyGate: BodyGate? {
+        get { lock.withLock { gate } }
+        set { lock.withLock { gate = newValue } }
+    }
 
     public init(configuration: ServerConfiguration, handler: @escaping Handler, observer: RequestObserver? = nil) {
         self.configuration = configuration
@@ -114,7 +131,8 @@ public final class HTTPServer: @unchecked Sendable {
                 close(listener)
                 throw error
             }
-            running = Running(listener: listener, draining: draining, forced: forced, lingerer: lingerer)
+            running = Running(listener: listener, draining: draining, forced: forced, lingerer: lingerer,
+                              bodyBudget: BodyBudget(capacity: limits.maxBufferedBodyBytes))
             boundPort = port
             state = .running
             stopped.enter()
@@ -192,7 +210,9 @@ public final class HTTPServer: @unchecked Sendable {
             return
         }
         let context = ConnectionContext(limits: configuration.limits, handler: handler, observer: observer,
-                                        draining: running.draining, forced: running.forced, lingerer: running.lingerer)
+                                        bodyGate: bodyGate, draining: running.draining, forced: running.forced,
+                                        lingerer: running.lingerer, bodyBudget: running.bodyBudget,
+                                        retryAfterSeconds: configuration.retryAfterSeconds)
         let connection: Connection? = lock.withLock {
             guard connections.count < configuration.limits.maxConnections else { return nil }
             let connection = Connection(fd: fd, peer: peer, context: context)

@@ -48,9 +48,9 @@ public struct Request: Sendable {
     }
 
     /// An uploaded payload: the first multipart part named by one of `fields`
-    /// (in the order given), or for a non-form request the raw body (nil if empty).
+    /// (in the order given), or for any other request the raw body (nil if empty).
     public func upload(fields: [String] = ["image", "file"]) -> Upload? {
-        if let form {
+        if let form, form.kind == .multipart {
             for field in fields {
                 if let part = form.part(field) {
                     return Upload(data: part.data, contentType: part.contentType, filename: part.filename, field: field)

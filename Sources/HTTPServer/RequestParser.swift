@@ -163,8 +163,7 @@ public struct HTTPRequestParser {
         case .body(let remaining):
             let available = min(remaining, buffer.count - start)
             guard available > 0 else { return false }
-            body.append(contentsOf: buffer[start..<start + available])
-            consume(available)
+            appendToBody(count: available)
             if remaining == available {
                 finishRequest(into: &events)
             } else {
@@ -192,8 +191,7 @@ public struct HTTPRequestParser {
         case .chunkData(let remaining):
             let available = min(remaining, buffer.count - start)
             guard available > 0 else { return false }
-            body.append(contentsOf: buffer[start..<start + available])
-            consume(available)
+            appendToBody(count: available)
             state = remaining == available ? .chunkDataEnd : .chunkData(remaining: remaining - available)
             return true
         case .chunkDataEnd:
@@ -234,6 +232,14 @@ public struct HTTPRequestParser {
         return .line(lineStart..<contentEnd)
     }
 
+    /// Moves `count` buffered bytes into the body (one memcpy).
+    private mutating func appendToBody(count: Int) {
+        buffer.withUnsafeBufferPointer { bytes in
+            body.append(UnsafeBufferPointer(rebasing: bytes[start..<start + count]))
+        }
+        consume(count)
+    }
+
     private mutating func consume(_ count: Int) {
         start += count
         requestBytes += count
@@ -259,7 +265,7 @@ public struct HTTPRequestParser {
         guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
             throw HTTPError.badRequest("malformed request line: expected 'METHOD TARGET HTTP/1.1'")
         }
-        guard parts[0].allSatisfy(Self.isTokenByte) else {
+        guard parts[0].allSatisfy(HTTPSyntax.isTokenByte) else {
             throw HTTPError.badRequest("request method contains an invalid character")
         }
         guard parts[1].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
@@ -286,7 +292,7 @@ public struct HTTPRequestParser {
             throw HTTPError.badRequest("header line without ':'")
         }
         let name = line[line.startIndex..<colon]
-        guard !name.isEmpty, name.allSatisfy(Self.isTokenByte) else {
+        guard !name.isEmpty, name.allSatisfy(HTTPSyntax.isTokenByte) else {
             throw HTTPError.badRequest("invalid header field name '\(String(decoding: name.prefix(64), as: UTF8.self))'")
         }
         var value = line[(colon + 1)...]
@@ -420,16 +426,6 @@ public struct HTTPRequestParser {
         requestBytes = 0
     }
 
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
-    }
-
     private static func looksLikeHTTPVersion(_ bytes: ArraySlice<UInt8>) -> Bool {
         let text = String(decoding: bytes, as: UTF8.self)
         guard text.hasPrefix("HTTP/") else { return false }
@@ -440,4 +436,17 @@ public struct HTTPRequestParser {
 
 extension HTTPError {
     static func clip(_ text: String) -> String { RequestHead.clip(text) }
+}
+
+/// Character classes of RFC 9110.
+enum HTTPSyntax {
+    /// `tchar`: the characters of methods and header field names.
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
 }

@@ -80,7 +80,7 @@ extension Response {
     func wireHead(requestID: String, keepAlive: Bool, clientVersion: HTTPVersion) -> Data {
         var text = "HTTP/1.1 \(status) \(Self.reasonPhrase(status))\r\n"
         for field in headers where !Self.serverOwnedHeaders.contains(field.name.lowercased()) {
-            guard !field.name.isEmpty, field.name.utf8.allSatisfy(Self.isTokenByte) else { continue }
+            guard !field.name.isEmpty, field.name.utf8.allSatisfy(HTTPSyntax.isTokenByte) else { continue }
             let value = String(String.UnicodeScalarView(field.value.unicodeScalars.map {
                 $0.value < 0x20 && $0 != "\t" || $0.value == 0x7F ? " " : $0
             }))
@@ -95,14 +95,5 @@ extension Response {
         }
         text += "\r\n"
         return Data(text.utf8)
-    }
-
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
     }
 }

@@ -64,8 +64,26 @@ public final class Router: @unchecked Sendable {
 
     /// Finds the route and runs it, or completes with 404/405.
     public func handle(_ request: Request, completion: @escaping ResponseCompletion) {
+        switch resolve(method: request.method, head: request.head) {
+        case .failure(let error):
+            completion(.failure(error))
+        case .success(let (route, parameters)):
+            var routed = request
+            routed.pathParameters = parameters
+            route.handler(routed, completion)
+        }
+    }
+
+    /// The 404/405 error a request would get, or nil if a route takes it.
+    /// Use as the server's `bodyGate` to refuse an upload before reading it.
+    public func check(_ head: RequestHead) -> HTTPError? {
+        if case .failure(let error) = resolve(method: head.method, head: head) { return error }
+        return nil
+    }
+
+    private func resolve(method: String, head: RequestHead) -> Result<(Route, [String: String]), HTTPError> {
         let routes = lock.withLock { self.routes }
-        let pathSegments = Self.split(request.head.rawPath).map {
+        let pathSegments = Self.split(head.rawPath).map {
             PercentDecoding.decode($0.utf8, plusIsSpace: false) ?? $0
         }
         var matches: [(route: Route, parameters: [String: String])] = []
@@ -73,21 +91,16 @@ public final class Router: @unchecked Sendable {
             if let parameters = Self.match(route.segments, pathSegments) { matches.append((route, parameters)) }
         }
         guard !matches.isEmpty else {
-            completion(.failure(HTTPError.notFound("no route for \(request.method) \(RequestHead.clip(request.path))")))
-            return
+            return .failure(HTTPError.notFound("no route for \(method) \(RequestHead.clip(head.path))"))
         }
-        let method = request.method
         let chosen = best(matches.filter { $0.route.method == method })
             ?? (method == "HEAD" ? best(matches.filter { $0.route.method == "GET" }) : nil)
         guard let chosen else {
             var allowed = Set(matches.map(\.route.method))
             if allowed.contains("GET") { allowed.insert("HEAD") }
-            completion(.failure(HTTPError.methodNotAllowed(method, path: RequestHead.clip(request.path), allowed: allowed.sorted())))
-            return
+            return .failure(HTTPError.methodNotAllowed(method, path: RequestHead.clip(head.path), allowed: allowed.sorted()))
         }
-        var routed = request
-        routed.pathParameters = chosen.parameters
-        chosen.route.handler(routed, completion)
+        return .success((chosen.route, chosen.parameters))
     }
 
     private func best(_ matches: [(route: Route, parameters: [String: String])]) -> (route: Route, parameters: [String: String])? {

@@ -32,8 +32,11 @@ public enum Activation: Sendable, Equatable {
         }
     }
 
+    /// Stable for any x without a branch around the exponential: e = exp(−|x|) never overflows.
     @inline(__always) public static func sigmoid(_ x: Float) -> Float {
-        x >= 0 ? 1 / (1 + expf(-x)) : { let e = expf(x); return e / (1 + e) }()
+        let e = expf(-Swift.abs(x))
+        let positive = 1 / (1 + e)
+        return x >= 0 ? positive : e * positive
     }
 
     @inline(__always) public static func tanh(_ x: Float) -> Float { tanhf(x) }

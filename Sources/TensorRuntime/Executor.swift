@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A model compiled once: nodes sorted, rewritten by `GraphOptimizer`, kernels built,
 /// constant subgraphs evaluated, value lifetimes computed. Immutable, so every
 /// worker shares one plan (and its weights) read-only.
@@ -155,6 +157,15 @@ public final class Executor {
     /// Bytes of intermediate buffers kept for reuse by later runs.
     public var pooledBytes: Int { context.pooledBytes }
 
+    /// Milliseconds spent per operator and first-input shape, summed over runs, while non-nil.
+    /// Set it to `[:]` to start profiling.
+    public var profile: [ProfileKey: Double]?
+
+    public struct ProfileKey: Hashable, Sendable {
+        public let op: String
+        public let shape: String
+    }
+
     /// Runs the graph on `feeds` (input name → tensor) and returns every graph output by name.
     public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
         for name in feeds.keys where !plan.inputSlots.contains(where: { $0.info.name == name }) {
@@ -175,7 +186,12 @@ public final class Executor {
             var inputs: [Tensor?] = []
             inputs.reserveCapacity(step.inputSlots.count)
             for slot in step.inputSlots { inputs.append(slot.flatMap { slots[$0] }) }
+            let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let outputs = try ExecutionPlan.run(step.kernel, node: step.node, inputs: inputs, context: context)
+            if profile != nil {
+                let shape = inputs.first??.shape.map(String.init).joined(separator: "x") ?? ""
+                profile![ProfileKey(op: step.node.kind.rawValue, shape: shape), default: 0] += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            }
             inputs.removeAll()
             for (slot, tensor) in zip(step.outputSlots, outputs) {
                 if let slot { slots[slot] = tensor }

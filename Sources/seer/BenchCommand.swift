@@ -31,6 +31,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
+    @Flag(help: "Also print time per operator and input shape (to stderr), slowest first.")
+    var profile = false
+
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
@@ -50,6 +53,7 @@ struct BenchCommand: ParsableCommand {
             let feeds = try randomInputs(for: executor.inputs, shapes: requested)
 
             for _ in 0..<warmup { _ = try executor.run(feeds) }
+            if profile { executor.profile = [:] }
             var times: [Double] = []
             times.reserveCapacity(iterations)
             for _ in 0..<iterations {
@@ -60,6 +64,14 @@ struct BenchCommand: ParsableCommand {
             let report = BenchReport(times: times, threads: threads, warmup: warmup,
                                      loadMilliseconds: loadMilliseconds, inputs: feeds.mapValues(\.shape))
             print(json ? try report.json() : report.text(model: model))
+            if let spent = executor.profile {
+                let total = spent.values.reduce(0, +)
+                for (key, milliseconds) in spent.sorted(by: { $0.value > $1.value }).prefix(25) {
+                    let line = String(format: "%8.3f ms/run %5.1f%%  %@ %@\n", milliseconds / Double(iterations),
+                                      100 * milliseconds / total, key.op, key.shape)
+                    FileHandle.standardError.write(Data(line.utf8))
+                }
+            }
         }
     }
 

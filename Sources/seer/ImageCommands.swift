@@ -69,3 +69,10 @@ struct DetectCommand: ParsableCommand {
     @OptionGroup var options: EndpointOptions
     func run() throws { try options.answer("/detect", file: file, extra: ["classes": classes, "iou": iou.map { String($0) }]) }
 }
+
+struct SegmentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "segment", abstract: "A segmentation mask (as POST /segment).")
+    @Argument(help: "A JPEG or PNG file.") var file: String
+    @OptionGroup var options: EndpointOptions
+    func run() throws { try options.answer("/segment", file: file) }
+}

@@ -29,6 +29,18 @@ final class CurlTests: XCTestCase {
         XCTAssertGreaterThan(records.first?.bytesIn ?? 0, 30_000)
     }
 
+    func testDataBinaryWithoutContentTypeIsStillARawUpload() throws {
+        let server = try TestServer()
+        let payload = Tools.bytes(count: 10_000, seed: 5)
+        let file = try Tools.temporaryFile(payload, name: "photo.jpg")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try Tools.curl(["-v", "--data-binary", "@\(file.path)", "\(server.url)/upload"])
+        XCTAssertTrue(result.stderr.contains("Content-Type: application/x-www-form-urlencoded"), "curl's default label")
+        let body = try json(result.stdout)
+        XCTAssertEqual(body["field"] as? String, "(body)")
+        XCTAssertEqual(body["checksum"] as? String, String(TestServer.checksum(payload)))
+    }
+
     func testMultipartUploadWithFormFields() throws {
         let server = try TestServer()
         let payload = Tools.bytes(count: 5_000, seed: 7)
@@ -83,6 +95,20 @@ final class CurlTests: XCTestCase {
         XCTAssertEqual(records.first?.errorCode, "payload_too_large")
         XCTAssertEqual(records.first?.requestID, "big-1")
         XCTAssertEqual(records.first?.method, "POST")
+    }
+
+    func testUploadToUnknownRouteIsRefusedBeforeTheBody() throws {
+        let server = try TestServer()
+        let file = try Tools.temporaryFile(Tools.bytes(count: 2 << 20), name: "big.bin")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try Tools.curl(["-v", "--data-binary", "@\(file.path)", "\(server.url)/nowhere"])
+        XCTAssertTrue(result.stderr.contains("Expect: 100-continue"))
+        XCTAssertFalse(result.stderr.contains("100 Continue\r"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("HTTP/1.1 404"), result.stderr)
+        XCTAssertEqual(try json(result.stdout)["code"] as? String, "not_found")
+        let records = server.stopAndCollect()
+        XCTAssertEqual(records.map(\.status), [404])
+        XCTAssertLessThan(records.first?.bytesIn ?? .max, 2 << 20, "the body was not read")
     }
 
     func testRequestIdIsEchoedOrGenerated() throws {

@@ -72,6 +72,16 @@ final class MultipartTests: XCTestCase {
         XCTAssertEqual(form.field("model"), "age")
         XCTAssertEqual(form.field("note"), "a b!")
         XCTAssertNil(try FormData.parse(body: Data("x".utf8), contentType: "image/png"))
+        XCTAssertEqual(form.kind, .urlEncoded)
+    }
+
+    func testUndecodableURLEncodedBodyStaysARawUpload() throws {
+        // What `curl --data-binary @photo.jpg URL` sends when no Content-Type is given.
+        let jpeg = Data([0xFF, 0xD8, 0xFF, 0xE0, 0x25, 0x00, 0x80])
+        XCTAssertNil(try FormData.parse(body: jpeg, contentType: "application/x-www-form-urlencoded"))
+        let request = try Request(method: "POST", target: "/detect", headers: ["Content-Type": "application/x-www-form-urlencoded"], body: jpeg)
+        XCTAssertEqual(request.upload()?.data, jpeg)
+        XCTAssertNil(request.upload()?.field)
     }
 
     func testRequestParameterAndUpload() throws {
@@ -190,6 +200,14 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(try json(response)["code"] as? String, "method_not_allowed")
         XCTAssertEqual(try respond(router, "GET", "/models/age/versions/3").headers["Allow"], "DELETE")
         XCTAssertEqual(try respond(router, "GET", "/detect").headers["Allow"], "POST")
+    }
+
+    func testCheckReportsTheErrorARequestWouldGet() throws {
+        let router = makeRouter()
+        XCTAssertNil(router.check(try RequestHead(method: "POST", target: "/detect?x=1")))
+        XCTAssertNil(router.check(try RequestHead(method: "HEAD", target: "/models")))
+        XCTAssertEqual(router.check(try RequestHead(method: "POST", target: "/nope"))?.status, 404)
+        XCTAssertEqual(router.check(try RequestHead(method: "PUT", target: "/detect"))?.status, 405)
     }
 
     func testThrownErrorsRenderAsContractJSON() throws {

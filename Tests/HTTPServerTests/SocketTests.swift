@@ -229,4 +229,43 @@ final class SocketTests: XCTestCase {
         XCTAssertTrue(overloaded.allSatisfy { $0.status == 503 && $0.method.isEmpty })
         XCTAssertEqual(records.filter { $0.status == 499 }.count, 3, "the three abandoned slow requests are logged")
     }
+
+    func testBufferedBodyBudgetRefusesUploadsBeyondIt() throws {
+        var limits = HTTPLimits()
+        limits.maxBufferedBodyBytes = 1_000_000
+        let server = try TestServer(limits: limits)
+        let output = try python(server, """
+        head = b"POST /echo HTTP/1.1\\r\\nHost: x\\r\\nExpect: 100-continue\\r\\nContent-Length: 800000\\r\\n\\r\\n"
+        a = connect()
+        a.sendall(head)
+        status, headers, body, rest_a = read_response(a)       # 100 Continue: a's 800000 bytes are reserved
+        print(status)
+        b = connect()
+        b.sendall(head)
+        r = read_response(b)
+        print(r[0], json.loads(r[2])["code"], r[1].get("retry-after"))
+        c = connect()
+        c.sendall(b"POST /echo HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n40000\\r\\n")
+        try:
+            for i in range(16):
+                c.sendall(b"c" * 16384)
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        r = try_read_response(c)
+        print(r[0], json.loads(r[2])["code"]) if r else print("closed")
+        a.sendall(b"a" * 800000)
+        status, headers, body, rest_a = read_response(a, rest_a)
+        print(status, len(body))
+        for attempt in range(2000):                            # until a's reservation is released
+            d = connect()
+            d.sendall(head.replace(b"Expect: 100-continue\\r\\n", b"") + b"d" * 800000)
+            r = try_read_response(d)
+            d.close()
+            if r and r[0] == 200:
+                print(r[0], len(r[2]))
+                break
+            time.sleep(0.005)
+        """)
+        XCTAssertEqual(output, ["100", "503 overloaded 1", "503 overloaded", "200 800000", "200 800000"])
+    }
 }

@@ -25,6 +25,7 @@ final class TestServer: @unchecked Sendable {
         let log = self.log
         server = HTTPServer(configuration: configuration, handler: router.handler) { log.append($0) }
         Self.addRoutes(to: router, blockEntered: blockEntered, release: release)
+        server.bodyGate = router.check
         try server.start()
     }
 

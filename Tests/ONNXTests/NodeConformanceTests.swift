@@ -15,7 +15,25 @@ final class NodeConformanceTests: XCTestCase {
     static let requiredPassRate = 0.95
 
     /// Case directory name -> why it fails. Every failing case must be listed here.
-    static let knownFailures: [String: String] = [:]
+    /// Cases outside what an inference runtime does, each with its reason.
+    static let knownFailures: [String: String] = [
+        "test_batchnorm_epsilon_training_mode": "BatchNormalization training mode (running statistics update): Seer only runs inference",
+        "test_batchnorm_example_training_mode": "BatchNormalization training mode (running statistics update): Seer only runs inference",
+        "test_cast_BFLOAT16_to_FLOAT": "bfloat16 is not a runtime element type",
+        "test_cast_FLOAT_to_BFLOAT16": "bfloat16 is not a runtime element type",
+        "test_castlike_BFLOAT16_to_FLOAT_expanded": "bfloat16 is not a runtime element type",
+        "test_castlike_FLOAT_to_BFLOAT16_expanded": "bfloat16 is not a runtime element type",
+        "test_cast_FLOAT_to_STRING": "string tensors are not a runtime element type",
+        "test_cast_STRING_to_FLOAT": "string tensors are not a runtime element type",
+        "test_castlike_FLOAT_to_STRING_expanded": "string tensors are not a runtime element type",
+        "test_castlike_STRING_to_FLOAT_expanded": "string tensors are not a runtime element type",
+        "test_identity_opt": "optional and sequence graph inputs are not supported (tensors only)",
+        "test_identity_sequence": "optional and sequence graph inputs are not supported (tensors only)",
+        "test_training_dropout": "random dropout in training mode: an inference runtime does not train, and the expected values come from numpy's generator",
+        "test_training_dropout_default": "random dropout in training mode: an inference runtime does not train, and the expected values come from numpy's generator",
+        "test_training_dropout_default_mask": "random dropout in training mode: an inference runtime does not train, and the expected values come from numpy's generator",
+        "test_training_dropout_mask": "random dropout in training mode: an inference runtime does not train, and the expected values come from numpy's generator",
+    ]
 
     struct CaseResult {
         let name: String

@@ -25,12 +25,12 @@ final class ActivationOpsTests: XCTestCase {
     ]
 
     func testFloat32ActivationsMatchReference() throws {
-        var random = SeededGenerator(seed: 20)
+        var random = ElementwiseRandom(seed: 20)
         let values = random.floats(60, in: -8...8)
         for (kind, attributes, opset, f) in Self.cases {
             let output = try H.run(kind, opset: opset, [Tensor(shape: [3, 4, 5], floats: values)], attributes: attributes)
             XCTAssertEqual(output.shape, [3, 4, 5])
-            assertClose(output.floats, values.map { Float(f(Double($0))) }, "\(kind) \(attributes)")
+            assertElementsClose(output.floats, values.map { Float(f(Double($0))) }, "\(kind) \(attributes)")
         }
     }
 
@@ -41,7 +41,7 @@ final class ActivationOpsTests: XCTestCase {
         }
         let clipped = try H.run(.clip, [Tensor(shape: [3], floats: [.nan, .infinity, -.infinity]),
                                         Tensor(shape: [], floats: [0]), Tensor(shape: [], floats: [6])])
-        assertClose(clipped.floats, [.nan, 6, 0])
+        assertElementsClose(clipped.floats, [.nan, 6, 0])
         let saturated = try H.run(.sigmoid, [Tensor(shape: [2], floats: [.infinity, -.infinity])])
         XCTAssertEqual(saturated.floats, [1, 0])
     }
@@ -50,20 +50,20 @@ final class ActivationOpsTests: XCTestCase {
         let values: [Float] = [-3, -0.5, 0, 0.75, 4]
         let output = try H.run(.sigmoid, [Tensor(shape: [5], values: values.map { Float16($0) })])
         XCTAssertEqual(output.dataType, .float16)
-        assertClose(output.array(of: Float16.self).map(Float.init), values.map { Float(Self.sigmoid(Double($0))) }, tolerance: 1e-3)
+        assertElementsClose(output.array(of: Float16.self).map(Float.init), values.map { Float(Self.sigmoid(Double($0))) }, tolerance: 1e-3)
     }
 
     func testClipWithOptionalBoundInputs() throws {
-        var random = SeededGenerator(seed: 21)
+        var random = ElementwiseRandom(seed: 21)
         let values = random.floats(24, in: -5...5)
         let x = Tensor(shape: [2, 3, 4], floats: values)
         let low = Tensor(shape: [], floats: [-1]), high = Tensor(shape: [], floats: [1.5])
-        assertClose(try H.run(.clip, [x, low, high]).floats, values.map { min(max($0, -1), 1.5) })
-        assertClose(try H.run(.clip, [x, low]).floats, values.map { max($0, -1) })
-        assertClose(try H.run(.clip, [x, nil, high]).floats, values.map { min($0, 1.5) })
-        assertClose(try H.run(.clip, [x]).floats, values)
+        assertElementsClose(try H.run(.clip, [x, low, high]).floats, values.map { min(max($0, -1), 1.5) })
+        assertElementsClose(try H.run(.clip, [x, low]).floats, values.map { max($0, -1) })
+        assertElementsClose(try H.run(.clip, [x, nil, high]).floats, values.map { min($0, 1.5) })
+        assertElementsClose(try H.run(.clip, [x]).floats, values)
         // min > max: every value becomes max.
-        assertClose(try H.run(.clip, [x, Tensor(shape: [], floats: [2]), Tensor(shape: [], floats: [1])]).floats,
+        assertElementsClose(try H.run(.clip, [x, Tensor(shape: [], floats: [2]), Tensor(shape: [], floats: [1])]).floats,
                     [Float](repeating: 1, count: 24))
     }
 
@@ -102,18 +102,18 @@ final class ActivationOpsTests: XCTestCase {
     }
 
     func testLargeActivationOnTwoThreadsMatchesOneThread() throws {
-        var random = SeededGenerator(seed: 22)
+        var random = ElementwiseRandom(seed: 22)
         let values = random.floats(70_000, in: -6...6)
         let one = try H.run(.sigmoid, [Tensor(shape: [70_000], floats: values)], threads: 1)
         let two = try H.run(.sigmoid, [Tensor(shape: [70_000], floats: values)], threads: 2)
         XCTAssertEqual(one.floats, two.floats)
-        assertClose(one.floats, values.map { Float(Self.sigmoid(Double($0))) })
+        assertElementsClose(one.floats, values.map { Float(Self.sigmoid(Double($0))) })
     }
 
     // MARK: PRelu
 
     func testPReluBroadcastsSlopeUnidirectionally() throws {
-        var random = SeededGenerator(seed: 23)
+        var random = ElementwiseRandom(seed: 23)
         let cases: [([Int], [Int])] = [([3, 4, 5], [5]), ([3, 4, 5], [3, 4, 5]), ([2, 3, 4, 4], [3, 1, 1]),
                                        ([2, 3, 4, 4], [1, 3, 1, 1]), ([2, 3], []), ([2, 3], [1]), ([0, 3], [3])]
         for (xShape, slopeShape) in cases {
@@ -122,7 +122,7 @@ final class ActivationOpsTests: XCTestCase {
             let xTensor = x.isEmpty ? Tensor(dataType: .float32, shape: xShape) : Tensor(shape: xShape, floats: x)
             let output = try H.run(.prelu, opset: 16, [xTensor, Tensor(shape: slopeShape, floats: slope)])
             XCTAssertEqual(output.shape, xShape)
-            assertClose(output.floats, expected.values, "\(xShape) \(slopeShape)")
+            assertElementsClose(output.floats, expected.values, "\(xShape) \(slopeShape)")
         }
     }
 
@@ -140,7 +140,7 @@ final class ActivationOpsTests: XCTestCase {
         let x = Tensor(shape: [3], values: [Int64(-4), 0, 5]), slope = Tensor(shape: [], values: [Int64(3)])
         XCTAssertEqual(try H.run(.prelu, opset: 16, [x, slope]).array(of: Int64.self), [-12, 0, 5])
         let nan = try H.run(.prelu, opset: 16, [Tensor(shape: [2], floats: [.nan, -2]), Tensor(shape: [1], floats: [0.5])])
-        assertClose(nan.floats, [.nan, -1])
+        assertElementsClose(nan.floats, [.nan, -1])
     }
 
     // MARK: Softmax
@@ -161,7 +161,7 @@ final class ActivationOpsTests: XCTestCase {
     }
 
     func testSoftmaxAxisRulesBeforeAndFromOpset13() throws {
-        var random = SeededGenerator(seed: 24)
+        var random = ElementwiseRandom(seed: 24)
         let shape = [2, 3, 4, 5]
         let values = random.floats(120, in: -10...10)
         let x = Tensor(shape: shape, floats: values)
@@ -175,33 +175,33 @@ final class ActivationOpsTests: XCTestCase {
             let output = try H.run(.softmax, opset: opset, [x], attributes: attributes)
             XCTAssertEqual(output.shape, shape)
             let expected = Self.referenceSoftmax(values, outer: layout.0, length: layout.1, inner: layout.2)
-            assertClose(output.floats, expected, "opset \(opset) axis \(String(describing: axis))")
+            assertElementsClose(output.floats, expected, "opset \(opset) axis \(String(describing: axis))")
         }
     }
 
     func testSoftmaxIsStableForLargeInputsAndPropagatesNaN() throws {
         let large = try H.run(.softmax, [Tensor(shape: [2, 4], floats: [0, 1, 2, 3, 10000, 10001, 10002, 10003])])
         let row = Self.referenceSoftmax([0, 1, 2, 3], outer: 1, length: 4, inner: 1)
-        assertClose(large.floats, row + row)
+        assertElementsClose(large.floats, row + row)
         let nan = try H.run(.softmax, [Tensor(shape: [2, 2], floats: [.nan, 1, 2, 3])])
         XCTAssertTrue(nan.floats[0].isNaN && nan.floats[1].isNaN)
-        assertClose(Array(nan.floats[2...]), Self.referenceSoftmax([2, 3], outer: 1, length: 2, inner: 1))
+        assertElementsClose(Array(nan.floats[2...]), Self.referenceSoftmax([2, 3], outer: 1, length: 2, inner: 1))
         let strided = try H.run(.softmax, [Tensor(shape: [2, 2], floats: [.nan, 1, 2, 3])], attributes: ["axis": .int(0)])
         XCTAssertTrue(strided.floats[0].isNaN && strided.floats[2].isNaN)
-        assertClose([strided.floats[1], strided.floats[3]], Self.referenceSoftmax([1, 3], outer: 1, length: 2, inner: 1))
+        assertElementsClose([strided.floats[1], strided.floats[3]], Self.referenceSoftmax([1, 3], outer: 1, length: 2, inner: 1))
     }
 
     func testSoftmaxFloat64AndBadAxis() throws {
         let output = try H.run(.softmax, [Tensor(shape: [3], values: [1.0, 2.0, 3.0])])
         let e = [1.0, 2.0, 3.0].map { Foundation.exp($0 - 3) }
-        assertClose(output.array(of: Double.self), e.map { $0 / e.reduce(0, +) }, tolerance: 1e-12)
+        assertElementsClose(output.array(of: Double.self), e.map { $0 / e.reduce(0, +) }, tolerance: 1e-12)
         XCTAssertThrowsError(try H.run(.softmax, [Tensor(shape: [2, 2], floats: [1, 2, 3, 4])], attributes: ["axis": .int(2)])) { error in
             XCTAssertTrue("\(error)".contains("axis 2"), "\(error)")
         }
     }
 
     func testSoftmaxOnTwoThreadsMatchesOneThread() throws {
-        var random = SeededGenerator(seed: 25)
+        var random = ElementwiseRandom(seed: 25)
         let values = random.floats(2 * 1000 * 40)
         for axis in [1, 2] {
             let x = Tensor(shape: [2, 1000, 40], floats: values)

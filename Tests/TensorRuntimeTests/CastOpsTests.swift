@@ -80,7 +80,7 @@ final class CastOpsTests: XCTestCase {
     }
 
     func testSameTypeCastCopiesAndLargeCastsUseThreads() throws {
-        var random = SeededGenerator(seed: 40)
+        var random = ElementwiseRandom(seed: 40)
         let values = random.floats(100_000, in: -1000...1000)
         let x = Tensor(shape: [100_000], floats: values)
         XCTAssertEqual(try cast(x, to: .float32).floats, values)

@@ -170,6 +170,14 @@ final class ConvTests: XCTestCase {
             c.padBegin = [1, 1]; c.padEnd = [1, 1]
             try check(c, rng: &rng)
         }
+        // 3x3 taps with dilations, odd strides and asymmetric pads exercise the interior/edge split.
+        for (stride, dilation, pads) in [(2, 2, [2, 1, 0, 2]), (3, 1, [0, 2, 1, 0]), (1, 3, [3, 0, 0, 3]), (2, 1, [0, 0, 1, 1])] {
+            var c = Case()
+            c.group = 5; c.groupChannels = 1; c.groupOutChannels = 1
+            c.input = [15, 19]; c.kernel = [3, 3]; c.strides = [stride + 1, stride]; c.dilations = [dilation, dilation]
+            c.padBegin = Array(pads[0..<2]); c.padEnd = Array(pads[2...])
+            try check(c, rng: &rng)
+        }
     }
 
     func testPointwiseConvolutionsUseTheDirectGEMMPath() throws {

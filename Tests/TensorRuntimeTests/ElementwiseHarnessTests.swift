@@ -69,7 +69,7 @@ enum ElementwiseHarness {
 }
 
 /// SplitMix64: deterministic test data from a fixed seed.
-struct SeededGenerator: RandomNumberGenerator {
+struct ElementwiseRandom: RandomNumberGenerator {
     private var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
@@ -87,7 +87,7 @@ struct SeededGenerator: RandomNumberGenerator {
 
 /// Values agree when both are NaN, equal (infinities included), or within
 /// `tolerance * max(1, |expected|)` (absolute near zero, relative for large values).
-func assertClose<T: BinaryFloatingPoint>(_ actual: [T], _ expected: [T], tolerance: T = 1e-5, _ message: String = "",
+func assertElementsClose<T: BinaryFloatingPoint>(_ actual: [T], _ expected: [T], tolerance: T = 1e-5, _ message: String = "",
                                          file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(actual.count, expected.count, "element count \(message)", file: file, line: line)
     for (index, (a, e)) in zip(actual, expected).enumerated() {

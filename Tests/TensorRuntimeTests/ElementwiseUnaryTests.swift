@@ -14,14 +14,14 @@ final class ElementwiseUnaryTests: XCTestCase {
     ]
 
     func testFloat32MatchesReference() throws {
-        var random = SeededGenerator(seed: 10)
+        var random = ElementwiseRandom(seed: 10)
         let positive = random.floats(60, in: 0.01...20)
         let signed = random.floats(60, in: -20...20)
         for (kind, f) in Self.references {
             let values = [.sqrt, .log].contains(kind) ? positive : signed
             let output = try H.run(kind, [Tensor(shape: [3, 4, 5], floats: values)])
             XCTAssertEqual(output.shape, [3, 4, 5])
-            assertClose(output.floats, values.map { Float(f(Double($0))) }, "\(kind)")
+            assertElementsClose(output.floats, values.map { Float(f(Double($0))) }, "\(kind)")
         }
     }
 
@@ -29,20 +29,20 @@ final class ElementwiseUnaryTests: XCTestCase {
         let values = [0.25, 1.5, 2.75, 9.0]
         for (kind, f) in Self.references {
             let output = try H.run(kind, [Tensor(shape: [4], values: values)])
-            assertClose(output.array(of: Double.self), values.map(f), tolerance: 1e-12, "\(kind) float64")
+            assertElementsClose(output.array(of: Double.self), values.map(f), tolerance: 1e-12, "\(kind) float64")
             let half = try H.run(kind, [Tensor(shape: [4], values: values.map { Float16($0) })])
             XCTAssertEqual(half.dataType, .float16)
-            assertClose(half.array(of: Float16.self).map(Double.init), values.map { Double(Float16(f($0))) }, tolerance: 1e-3, "\(kind) float16")
+            assertElementsClose(half.array(of: Float16.self).map(Double.init), values.map { Double(Float16(f($0))) }, tolerance: 1e-3, "\(kind) float16")
         }
     }
 
     func testLargeInputOnTwoThreadsMatchesOneThread() throws {
-        var random = SeededGenerator(seed: 11)
+        var random = ElementwiseRandom(seed: 11)
         let values = random.floats(100_000, in: -5...5)
         let one = try H.run(.exp, [Tensor(shape: [100_000], floats: values)], threads: 1)
         let two = try H.run(.exp, [Tensor(shape: [100_000], floats: values)], threads: 2)
         XCTAssertEqual(one.floats, two.floats)
-        assertClose(one.floats, values.map { Float(Foundation.exp(Double($0))) })
+        assertElementsClose(one.floats, values.map { Float(Foundation.exp(Double($0))) })
     }
 
     func testAbsAndNegOnIntegersWrapAtTheMinimum() throws {
@@ -68,14 +68,14 @@ final class ElementwiseUnaryTests: XCTestCase {
     func testNaNAndInfinity() throws {
         let nan = Float.nan, inf = Float.infinity
         let input = Tensor(shape: [5], floats: [nan, -1, 0, inf, -inf])
-        assertClose(try H.run(.sqrt, [input]).floats, [nan, nan, 0, inf, nan])
-        assertClose(try H.run(.log, [input]).floats, [nan, nan, -inf, inf, nan])
-        assertClose(try H.run(.exp, [input]).floats, [nan, Float(Foundation.exp(-1.0)), 1, inf, 0])
-        assertClose(try H.run(.reciprocal, [input]).floats, [nan, -1, inf, 0, -0])
-        assertClose(try H.run(.abs, [input]).floats, [nan, 1, 0, inf, inf])
-        assertClose(try H.run(.floor, [input]).floats, [nan, -1, 0, inf, -inf])
-        assertClose(try H.run(.ceil, [input]).floats, [nan, -1, 0, inf, -inf])
-        assertClose(try H.run(.neg, [input]).floats, [nan, 1, 0, -inf, inf])
+        assertElementsClose(try H.run(.sqrt, [input]).floats, [nan, nan, 0, inf, nan])
+        assertElementsClose(try H.run(.log, [input]).floats, [nan, nan, -inf, inf, nan])
+        assertElementsClose(try H.run(.exp, [input]).floats, [nan, Float(Foundation.exp(-1.0)), 1, inf, 0])
+        assertElementsClose(try H.run(.reciprocal, [input]).floats, [nan, -1, inf, 0, -0])
+        assertElementsClose(try H.run(.abs, [input]).floats, [nan, 1, 0, inf, inf])
+        assertElementsClose(try H.run(.floor, [input]).floats, [nan, -1, 0, inf, -inf])
+        assertElementsClose(try H.run(.ceil, [input]).floats, [nan, -1, 0, inf, -inf])
+        assertElementsClose(try H.run(.neg, [input]).floats, [nan, 1, 0, -inf, inf])
     }
 
     func testZeroSizeAndScalarInputs() throws {

@@ -26,7 +26,7 @@ final class ReduceOpsTests: XCTestCase {
     static let axisCases: [[Int]] = [[1], [0], [2], [-1], [-3], [0, 2], [1, 2], [0, 1, 2], [2, 0]]
 
     func testReductionsWithAxesAttributeAndKeepDims() throws {
-        var random = SeededGenerator(seed: 30)
+        var random = ElementwiseRandom(seed: 30)
         let shape = [3, 4, 5]
         let values = random.floats(60, in: -5...5)
         let x = Tensor(shape: shape, floats: values)
@@ -39,11 +39,11 @@ final class ReduceOpsTests: XCTestCase {
 
                 let sumOutput = try H.run(.reduceSum, opset: 11, [x], attributes: attributes)
                 XCTAssertEqual(sumOutput.shape, sum.shape, "ReduceSum \(axes) keepdims \(keepDims)")
-                assertClose(sumOutput.floats, sum.values, "ReduceSum \(axes) keepdims \(keepDims)")
+                assertElementsClose(sumOutput.floats, sum.values, "ReduceSum \(axes) keepdims \(keepDims)")
 
                 let meanOutput = try H.run(.reduceMean, opset: 13, [x], attributes: attributes)
                 XCTAssertEqual(meanOutput.shape, sum.shape)
-                assertClose(meanOutput.floats, zip(sum.values, sum.counts).map { $0 / Float($1) }, "ReduceMean \(axes) keepdims \(keepDims)")
+                assertElementsClose(meanOutput.floats, zip(sum.values, sum.counts).map { $0 / Float($1) }, "ReduceMean \(axes) keepdims \(keepDims)")
 
                 let maxOutput = try H.run(.reduceMax, opset: 13, [x], attributes: attributes)
                 XCTAssertEqual(maxOutput.shape, maximum.shape)
@@ -53,7 +53,7 @@ final class ReduceOpsTests: XCTestCase {
     }
 
     func testAxesAsInputFromOpset13ForSumAnd18ForTheOthers() throws {
-        var random = SeededGenerator(seed: 31)
+        var random = ElementwiseRandom(seed: 31)
         let shape = [2, 3, 4]
         let values = random.floats(24)
         let x = Tensor(shape: shape, floats: values)
@@ -62,9 +62,9 @@ final class ReduceOpsTests: XCTestCase {
         let attributes: [String: AttributeValue] = ["keepdims": .int(0)]
         let sumOutput = try H.run(.reduceSum, opset: 13, [x, axes], attributes: attributes)
         XCTAssertEqual(sumOutput.shape, [3])
-        assertClose(sumOutput.floats, sum.values)
+        assertElementsClose(sumOutput.floats, sum.values)
         let meanOutput = try H.run(.reduceMean, opset: 18, [x, axes], attributes: attributes)
-        assertClose(meanOutput.floats, sum.values.map { $0 / 8 })
+        assertElementsClose(meanOutput.floats, sum.values.map { $0 / 8 })
         let maxOutput = try H.run(.reduceMax, opset: 18, [x, axes], attributes: attributes)
         XCTAssertEqual(maxOutput.floats, Self.reference(values, shape: shape, axes: [2, 0], keepDims: false, initial: -.infinity) { max($0, $1) }.values)
     }
@@ -91,7 +91,7 @@ final class ReduceOpsTests: XCTestCase {
     }
 
     func testIntegerReductions() throws {
-        var random = SeededGenerator(seed: 32)
+        var random = ElementwiseRandom(seed: 32)
         let values = (0..<24).map { _ in Int32.random(in: -1000...1000, using: &random) }
         let x = Tensor(shape: [2, 3, 4], values: values)
         let sum = Self.reference(values, shape: [2, 3, 4], axes: [1], keepDims: true, initial: 0, +)
@@ -104,11 +104,11 @@ final class ReduceOpsTests: XCTestCase {
     func testNaNPropagatesAndEmptyReductionsGiveIdentities() throws {
         let x = Tensor(shape: [2, 2], floats: [1, .nan, 3, 4])
         let maxima = try H.run(.reduceMax, opset: 13, [x], attributes: ["axes": .ints([1]), "keepdims": .int(0)])
-        assertClose(maxima.floats, [.nan, 4])
+        assertElementsClose(maxima.floats, [.nan, 4])
         let leading = try H.run(.reduceMax, opset: 13, [Tensor(shape: [2, 2], floats: [.nan, 1, 3, 4])], attributes: ["axes": .ints([1])])
         XCTAssertTrue(leading.floats[0].isNaN)
         let sums = try H.run(.reduceSum, opset: 11, [x], attributes: ["axes": .ints([0])])
-        assertClose(sums.floats, [4, .nan])
+        assertElementsClose(sums.floats, [4, .nan])
 
         let empty = Tensor(dataType: .float32, shape: [2, 0, 3])
         let emptySum = try H.run(.reduceSum, opset: 11, [empty], attributes: ["axes": .ints([1])])

@@ -27,6 +27,7 @@ final class FaceAttributeTests: XCTestCase {
         let reference = try Fixtures.json("Tests/Fixtures/reference/age/ages.json")
         let estimator = try makeEstimator()
         var compared = 0, comparedWithDlib = 0
+        var dlibDifferences: [Double] = []
         for entry in try XCTUnwrap(reference["images"] as? [[String: Any]]) {
             let path = try XCTUnwrap(entry["image"] as? String)
             let image = try Fixtures.image(path)
@@ -43,14 +44,24 @@ final class FaceAttributeTests: XCTestCase {
                 XCTAssertEqual(Double(genders[index].confidence), try XCTUnwrap(expected["gender_probability"] as? Double), accuracy: 0.05)
                 compared += 1
                 if let dlibIndex = face["dlib_pipeline_face"] as? Int, let dlibAge = dlib[dlibIndex]["age"] as? Double {
-                    XCTAssertEqual(Double(ages[index].value), dlibAge, accuracy: 3.0, "\(path) face \(index) vs the dlib pipeline")
+                    let key = "\((path as NSString).lastPathComponent)#\(index)"
+                    if Self.dlibDisagreements[key] == nil {
+                        XCTAssertEqual(Double(ages[index].value), dlibAge, accuracy: 3.0, "\(path) face \(index) vs the dlib pipeline")
+                        dlibDifferences.append(abs(Double(ages[index].value) - dlibAge))
+                    }
                     comparedWithDlib += 1
                 }
             }
         }
         XCTAssertGreaterThanOrEqual(compared, 5)
-        XCTAssertGreaterThanOrEqual(comparedWithDlib, 2)
+        XCTAssertGreaterThanOrEqual(comparedWithDlib, 6)
+        XCTAssertLessThanOrEqual(dlibDifferences.reduce(0, +) / Double(dlibDifferences.count), 2.0, "mean |age − dlib pipeline's age|")
     }
+
+    /// Faces where dlib's own pipeline disagrees with itself beyond ±3 years, so no 5-point
+    /// alignment from other landmarks can match it: the mirrored astronaut gets 42 from dlib
+    /// while the unmirrored one gets 29 (and 31–33 from every template alignment).
+    static let dlibDisagreements = ["faces_pair_640x480.png#0": "dlib: 42.0 for the mirrored astronaut, 29.3 unmirrored"]
 
     func testChipsMatchTheReferenceAlignment() throws {
         let reference = try Fixtures.json("Tests/Fixtures/reference/age/ages.json")

@@ -112,7 +112,8 @@ def area_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     source = np.asarray(image, dtype=np.float64)
     rows = _pool_matrix(source.shape[0], height)
     cols = _pool_matrix(source.shape[1], width)
-    return np.einsum("ih,hwc,jw->ijc", rows, source, cols)
+    pooled_rows = np.tensordot(rows, source, axes=(1, 0))  # target_h x W x C
+    return np.einsum("iwc,jw->ijc", pooled_rows, cols, optimize=True)
 
 
 def _pool_matrix(source: int, target: int) -> np.ndarray:

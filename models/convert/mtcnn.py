@@ -233,6 +233,9 @@ def manifest(paths, sources) -> dict:
             "square_boxes": "rerec before R-Net and O-Net crops",
             "landmark_order": ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"],
             "result_order": "largest box area first (facenet-pytorch select_largest=True)",
+            "reference_implementation": ("models/convert/mtcnn_pipeline.py (numpy + onnxruntime restatement of "
+                                         "facenet-pytorch 2.6.0 detect_face: pyramid sizes, cell->box, +1 "
+                                         "conventions, crops, NMS variants)"),
         },
         "source": sources,
         "license": "MIT",

@@ -347,6 +347,11 @@ private struct ConvProblem {
         let (pD, pH, pW) = (g.padBegin[0], g.padBegin[1], g.padBegin[2])
         let columnRanges = g.validOutputColumns()
         let inputCount = g.inputCount, outputCount = g.outputCount, kernelCount = g.kernelCount
+        // Output columns whose three 3x3 taps all lie inside the input row.
+        let interior = columnRanges.count == 3
+            ? columnRanges.map(\.lowerBound).max()!..<max(columnRanges.map(\.lowerBound).max()!, columnRanges.map(\.upperBound).min()!)
+            : 0..<0
+        let fast3x3 = kD == 1 && kH == 3 && kW == 3 && !interior.isEmpty
         context.parallelFor(batch * channels) { plane in
             let channel = plane % channels
             let input = x + plane * inputCount
@@ -356,6 +361,27 @@ private struct ConvProblem {
             for oz in 0..<outD {
                 for oy in 0..<outH {
                     let out = output + (oz * outH + oy) * outW
+                    let iz = oz * sD - pD, iy = oy * sH - pH
+                    if fast3x3 && iz >= 0 && iz < inD && iy >= 0 && iy + 2 * dH < inH {
+                        // All three input rows exist: one pass of nine taps over the interior columns.
+                        let row = input + (iz * inH + iy) * inW - pW
+                        ConvProblem.depthwise3x3Row(out, row, rowStride: dH * inW, weights: weights, bias: start,
+                                                    columns: interior, stride: sW, dilation: dW)
+                        var ox = 0
+                        while ox < outW {
+                            if ox == interior.lowerBound { ox = interior.upperBound; continue }
+                            var sum = start
+                            for kh in 0..<3 {
+                                for kw in 0..<3 {
+                                    let ix = ox * sW - pW + kw * dW
+                                    if ix >= 0 && ix < inW { sum += weights[kh * 3 + kw] * row[kh * dH * inW + ix + pW] }
+                                }
+                            }
+                            out[ox] = sum
+                            ox += 1
+                        }
+                        continue
+                    }
                     out.update(repeating: start, count: outW)
                     for kd in 0..<kD {
                         let iz = oz * sD - pD + kd * dD
@@ -380,6 +406,52 @@ private struct ConvProblem {
                 }
             }
             activation?.apply(output, count: outputCount)
+        }
+    }
+
+    /// out[ox] = bias + Σ w[kh][kw] · row[kh·rowStride + ox·stride + kw·dilation] for ox in `columns`.
+    @inline(__always)
+    static func depthwise3x3Row(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, rowStride: Int,
+                                weights w: UnsafePointer<Float>, bias: Float, columns: Range<Int>,
+                                stride: Int, dilation d: Int) {
+        let r0 = row, r1 = row + rowStride, r2 = row + 2 * rowStride
+        let (w0, w1, w2, w3, w4, w5, w6, w7, w8) = (w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8])
+        if stride == 1 && d == 1 {
+            for ox in columns {
+                var sum = bias + w0 * r0[ox] + w1 * r0[ox + 1] + w2 * r0[ox + 2]
+                sum += w3 * r1[ox] + w4 * r1[ox + 1] + w5 * r1[ox + 2]
+                sum += w6 * r2[ox] + w7 * r2[ox + 1] + w8 * r2[ox + 2]
+                out[ox] = sum
+            }
+        } else if stride == 2 && d == 1 {
+            // Split each row into even and odd elements first, so the nine taps read contiguous memory.
+            let (first, end) = (columns.lowerBound, columns.upperBound)
+            let span = end - first + 1
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * span) { buffer in
+                let base = buffer.baseAddress!
+                for k in 0..<3 {
+                    let source = row + k * rowStride
+                    let even = base + 2 * k * span - first, odd = even + span
+                    for j in first...end { even[j] = source[2 * j] }
+                    for j in first..<end { odd[j] = source[2 * j + 1] }
+                }
+                let (e0, e1, e2) = (UnsafePointer(base - first), UnsafePointer(base + 2 * span - first), UnsafePointer(base + 4 * span - first))
+                let (o0, o1, o2) = (e0 + span, e1 + span, e2 + span)
+                for ox in columns {
+                    var sum = bias + w0 * e0[ox] + w1 * o0[ox] + w2 * e0[ox + 1]
+                    sum += w3 * e1[ox] + w4 * o1[ox] + w5 * e1[ox + 1]
+                    sum += w6 * e2[ox] + w7 * o2[ox] + w8 * e2[ox + 1]
+                    out[ox] = sum
+                }
+            }
+        } else {
+            for ox in columns {
+                let i = ox * stride
+                var sum = bias + w0 * r0[i] + w1 * r0[i + d] + w2 * r0[i + 2 * d]
+                sum += w3 * r1[i] + w4 * r1[i + d] + w5 * r1[i + 2 * d]
+                sum += w6 * r2[i] + w7 * r2[i + d] + w8 * r2[i + 2 * d]
+                out[ox] = sum
+            }
         }
     }
 }

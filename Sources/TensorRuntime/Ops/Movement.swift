@@ -24,6 +24,21 @@ enum MovementSupport {
         return normalized
     }
 
+    /// Largest output a shape-growing kernel (Pad, Resize) will allocate, in elements.
+    static let maximumOutputCount = 1 << 30
+
+    /// Throws unless `shape` has at most `maximumOutputCount` elements (no overflow on the way).
+    static func checkOutputSize(_ shape: [Int]) throws {
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow, product <= maximumOutputCount else {
+                throw KernelError.invalid("output shape \(shape) exceeds \(maximumOutputCount) elements")
+            }
+            count = product
+        }
+    }
+
     /// The values of an integer input (shape, axes, pads, starts...).
     static func integers(_ tensor: Tensor, _ role: String) throws -> [Int] {
         switch tensor.dataType {

@@ -33,12 +33,17 @@ struct PadKernel: Kernel {
         let pads = try self.pads(inputs, rank: rank)
         let begins = Array(pads[..<rank]), ends = Array(pads[rank...])
         let outputShape = try (0..<rank).map { axis -> Int in
-            let size = data.shape[axis] + begins[axis] + ends[axis]
+            let (grown, overflowBegin) = data.shape[axis].addingReportingOverflow(begins[axis])
+            let (size, overflowEnd) = grown.addingReportingOverflow(ends[axis])
+            guard !overflowBegin, !overflowEnd, size <= MovementSupport.maximumOutputCount else {
+                throw KernelError.invalid("pads \(pads) make axis \(axis) of shape \(data.shape) too large")
+            }
             guard size >= 0 else {
                 throw KernelError.invalid("pads \(pads) crop axis \(axis) of shape \(data.shape) below zero")
             }
             return size
         }
+        try MovementSupport.checkOutputSize(outputShape)
         let fillBytes = try constantBytes(inputs, dataType: data.dataType)
         let maps = try (0..<rank).map { axis in
             try PadKernel.sourceIndices(size: data.shape[axis], begin: begins[axis], end: ends[axis], mode: mode, axis: axis)
@@ -120,51 +125,45 @@ struct PadKernel: Kernel {
             output.storage.pointer.copyMemory(from: input.storage.pointer, byteCount: byteSize)
             return
         }
-        let inputStrides = Tensor.strides(for: input.shape)
-        let outputShape = output.shape
-        let rowLength = outputShape[rank - 1]
+        let rowLength = output.shape[rank - 1]
+        guard rowLength > 0 else { return }
         let innerMap = maps[rank - 1]
         // The longest stretch of the last axis that copies consecutive input elements.
         let runStart = innerMap.firstIndex(where: { $0 >= 0 }) ?? rowLength
         var runEnd = runStart
         while runEnd < rowLength, innerMap[runEnd] >= 0, innerMap[runEnd] == innerMap[runStart] + (runEnd - runStart) { runEnd += 1 }
-        let rowCount = outputShape.dropLast().reduce(1, *)
-        guard rowLength > 0 else { return }
-        var position = [Int](repeating: 0, count: rank - 1)
-        let source = input.storage.pointer, destination = output.storage.pointer
-        for row in 0..<rowCount {
-            let target = destination + row * rowLength * byteSize
-            var sourceRow = 0
-            var isPadding = false
-            for axis in 0..<(rank - 1) {
-                let index = maps[axis][position[axis]]
-                if index < 0 { isPadding = true; break }
-                sourceRow += index * inputStrides[axis]
+        let border = (0..<rowLength).filter { $0 < runStart || $0 >= runEnd }.map { (column: $0, source: innerMap[$0]) }
+        // Source element offset of every output row, -1 for rows of padding.
+        let inputStrides = Tensor.strides(for: input.shape)
+        var rowSources = [0]
+        for axis in 0..<(rank - 1) {
+            var next: [Int] = []
+            next.reserveCapacity(rowSources.count * maps[axis].count)
+            for base in rowSources {
+                for index in maps[axis] { next.append(base < 0 || index < 0 ? -1 : base + index * inputStrides[axis]) }
             }
-            if isPadding {
-                MovementSupport.fill(target, count: rowLength, pattern: fill)
-            } else {
-                let sourceBase = source + sourceRow * byteSize
-                if runEnd > runStart {
-                    (target + runStart * byteSize).copyMemory(from: sourceBase + innerMap[runStart] * byteSize,
-                                                              byteCount: (runEnd - runStart) * byteSize)
+            rowSources = next
+        }
+        func typed<T>(_: T.Type) {
+            let from = input.storage.pointer.assumingMemoryBound(to: T.self)
+            let to = output.storage.pointer.assumingMemoryBound(to: T.self)
+            let fillValue = fill.withUnsafeBytes { $0.loadUnaligned(as: T.self) }
+            for (row, sourceRow) in rowSources.enumerated() {
+                let target = to + row * rowLength
+                if sourceRow < 0 {
+                    target.update(repeating: fillValue, count: rowLength)
+                    continue
                 }
-                for column in 0..<rowLength where column < runStart || column >= runEnd {
-                    let index = innerMap[column]
-                    if index < 0 {
-                        MovementSupport.fill(target + column * byteSize, count: 1, pattern: fill)
-                    } else {
-                        (target + column * byteSize).copyMemory(from: sourceBase + index * byteSize, byteCount: byteSize)
-                    }
-                }
+                let base = from + sourceRow
+                if runEnd > runStart { (target + runStart).update(from: base + innerMap[runStart], count: runEnd - runStart) }
+                for (column, source) in border { target[column] = source < 0 ? fillValue : base[source] }
             }
-            var axis = rank - 2
-            while axis >= 0 {
-                position[axis] += 1
-                if position[axis] < outputShape[axis] { break }
-                position[axis] = 0
-                axis -= 1
-            }
+        }
+        switch byteSize {
+        case 1: typed(UInt8.self)
+        case 2: typed(UInt16.self)
+        case 4: typed(UInt32.self)
+        default: typed(UInt64.self)
         }
     }
 }

@@ -172,7 +172,7 @@ extension ResizeKernel {
                 guard scale > 0, scale.isFinite else { throw KernelError.invalid("scale \(given[index]) must be positive") }
                 scales[axis] = scale
                 let roiExtent = options.coordinates == .tfCropAndResize ? roiEnds[axis] - roiStarts[axis] : 1
-                outputSizes[axis] = Int((Double(data.shape[axis]) * roiExtent * scale).rounded(.down))
+                outputSizes[axis] = try ResizeKernel.outputLength(Double(data.shape[axis]) * roiExtent * scale, axis: axis)
             }
         } else if let given = givenSizes {
             guard given.count == axes.count else {
@@ -188,17 +188,23 @@ extension ResizeKernel {
                 let common = (options.aspectRatioPolicy == .notLarger ? axisScales.min() : axisScales.max()) ?? 1
                 for axis in axes {
                     scales[axis] = common
-                    outputSizes[axis] = Int(common * Double(data.shape[axis]) + 0.5)
+                    outputSizes[axis] = try ResizeKernel.outputLength(common * Double(data.shape[axis]) + 0.5, axis: axis)
                 }
             }
         }
-        for (axis, size) in outputSizes.enumerated() where size < 0 || size > 1 << 31 {
-            throw KernelError.invalid("output size \(size) along axis \(axis) is out of range")
-        }
+        try MovementSupport.checkOutputSize(outputSizes)
         return (0..<rank).map { axis in
             table(inputSize: data.shape[axis], outputSize: outputSizes[axis], scale: scales[axis],
                   roi: (roiStarts[axis], roiEnds[axis]))
         }
+    }
+
+    /// floor(length) as an output dimension, rejecting values no tensor could have.
+    static func outputLength(_ length: Double, axis: Int) throws -> Int {
+        guard length.isFinite, length >= 0, length <= Double(MovementSupport.maximumOutputCount) else {
+            throw KernelError.invalid("output length \(length) along axis \(axis) is out of range")
+        }
+        return Int(length.rounded(.down))
     }
 
     /// The input coordinate of output index `index` along one axis.
@@ -241,7 +247,7 @@ extension ResizeKernel {
         var coefficients = [Double](repeating: 0, count: taps)
         for index in 0..<outputSize {
             let x = sourceCoordinate(index, inputSize: inputSize, outputSize: outputSize, scale: scale, roi: roi)
-            if options.coordinates == .tfCropAndResize && (x < 0 || x > Double(inputSize - 1)) {
+            if !x.isFinite || options.coordinates == .tfCropAndResize && (x < 0 || x > Double(inputSize - 1)) {
                 result.outside[index] = true
                 continue
             }
@@ -457,27 +463,39 @@ extension ResizeKernel {
         }
     }
 
-    /// float32 bilinear resize of the last two axes, each plane in one pass.
+    /// float32 bilinear resize of the last two axes: per plane, every input row is resized
+    /// horizontally once, then output rows blend two of those rows (a vectorisable loop).
     static func bilinearPlanes(_ input: Tensor, into output: Tensor, rows: AxisTable, columns: AxisTable, context: KernelContext) {
         let planes = input.shape.dropLast(2).reduce(1, *)
-        let inputPlane = rows.inputSize * columns.inputSize
-        let outputPlane = rows.outputSize * columns.outputSize
+        let inputHeight = rows.inputSize, inputWidth = columns.inputSize
+        let outputHeight = rows.outputSize, outputWidth = columns.outputSize
         let source = input.pointer(Float.self), target = output.pointer(Float.self)
-        let outputWidth = columns.outputSize, inputWidth = columns.inputSize
+        let stretched = context.scratch(floats: planes * inputHeight * outputWidth)
         columns.indices.withUnsafeBufferPointer { columnIndices in
             columns.weights.withUnsafeBufferPointer { columnWeights in
-                context.parallelFor(planes * rows.outputSize) { job in
-                    let plane = job / rows.outputSize, outRow = job % rows.outputSize
-                    let top = source + plane * inputPlane + rows.indices[2 * outRow] * inputWidth
-                    let bottom = source + plane * inputPlane + rows.indices[2 * outRow + 1] * inputWidth
-                    let topWeight = rows.weights[2 * outRow], bottomWeight = rows.weights[2 * outRow + 1]
-                    let to = target + plane * outputPlane + outRow * outputWidth
-                    for column in 0..<outputWidth {
-                        let left = columnIndices[2 * column], right = columnIndices[2 * column + 1]
-                        let leftWeight = columnWeights[2 * column], rightWeight = columnWeights[2 * column + 1]
-                        let upper = leftWeight * top[left] + rightWeight * top[right]
-                        let lower = leftWeight * bottom[left] + rightWeight * bottom[right]
-                        to[column] = topWeight * upper + bottomWeight * lower
+                rows.indices.withUnsafeBufferPointer { rowIndices in
+                    rows.weights.withUnsafeBufferPointer { rowWeights in
+                        context.parallelFor(planes) { plane in
+                            let from = source + plane * inputHeight * inputWidth
+                            let wide = stretched + plane * inputHeight * outputWidth
+                            for row in 0..<inputHeight {
+                                let inputRow = from + row * inputWidth, wideRow = wide + row * outputWidth
+                                for column in 0..<outputWidth {
+                                    wideRow[column] = columnWeights[2 * column] * inputRow[columnIndices[2 * column]]
+                                        + columnWeights[2 * column + 1] * inputRow[columnIndices[2 * column + 1]]
+                                }
+                            }
+                            let to = target + plane * outputHeight * outputWidth
+                            for row in 0..<outputHeight {
+                                let top = wide + rowIndices[2 * row] * outputWidth
+                                let bottom = wide + rowIndices[2 * row + 1] * outputWidth
+                                let topWeight = rowWeights[2 * row], bottomWeight = rowWeights[2 * row + 1]
+                                let outputRow = to + row * outputWidth
+                                for column in 0..<outputWidth {
+                                    outputRow[column] = topWeight * top[column] + bottomWeight * bottom[column]
+                                }
+                            }
+                        }
                     }
                 }
             }

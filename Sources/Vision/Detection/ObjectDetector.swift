@@ -228,8 +228,15 @@ public final class ObjectDetector {
 
     /// Class-aware NMS; with `bestClassOnly` each box first keeps only its best class.
     /// Results are ordered by confidence, highest first.
+    /// At most this many candidates (highest scores) enter NMS, which is quadratic, so a
+    /// degenerate model or a low threshold cannot make a request take unbounded time.
+    static let maxCandidates = 30_000
+
     static func suppress(_ candidates: [Candidate], bestClassOnly: Bool, iou: Float) -> [Candidate] {
         var pool = candidates
+        if pool.count > maxCandidates {
+            pool = Array(pool.sorted { $0.score > $1.score }.prefix(maxCandidates))
+        }
         if bestClassOnly {
             var best: [Int: Candidate] = [:]
             for candidate in pool where candidate.score > (best[candidate.group]?.score ?? -1) { best[candidate.group] = candidate }

@@ -12,6 +12,7 @@ struct Seer: ParsableCommand {
             DetectCommand.self,
             FacesCommand.self,
             AgeCommand.self,
+            HealthcheckCommand.self,
         ])
 }
 

@@ -22,12 +22,15 @@ RUN swift build -c release --static-swift-stdlib --product seer \
 
 # ---- runtime: Debian slim, the shared C libraries, the binary, the models ----
 FROM debian:bookworm-slim
+# seer loads only libopenblas.so.0: the package's reference-interface libblas.so.3 and
+# liblapack.so.3 (7.7 MB) are never loaded, so they go.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libopenblas0-pthread libjpeg62-turbo libpng16-16 libsqlite3-0 \
  && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 seer \
- && useradd --system --uid 10001 --gid seer --home-dir /app --no-create-home --shell /usr/sbin/nologin seer \
+ && rm -f /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 /usr/lib/x86_64-linux-gnu/openblas-pthread/liblapack.so.3 \
+ && groupadd --gid 10001 seer \
+ && useradd --uid 10001 --gid seer --home-dir /app --no-create-home --shell /usr/sbin/nologin seer \
  && mkdir -p /app /data \
  && chown seer:seer /data
 COPY --from=build /out/seer /usr/local/bin/seer

@@ -3,7 +3,8 @@
 # Starts the image with whichever engine works here (docker, podman, else buildah: `buildah run`
 # shares the host network), with a fresh host folder mounted at /data, then checks /readyz,
 # /healthz, /metrics, POST /faces with a real photo (one face), `seer healthcheck` inside the
-# container, that the SQLite database appears in the mounted folder, that after a stop (SIGTERM,
+# container, that a second server on the port and a missing models folder fail with a message,
+# that the SQLite database appears in the mounted folder, that after a stop (SIGTERM,
 # clean exit) and a restart the request log still holds the first run's request, and that a
 # read-only /data makes the container exit non-zero with a message instead of serving.
 # Env: SMOKE_PORT (default 18080), SMOKE_PHOTO (default ../shared/media/grace_hopper.jpg),
@@ -127,6 +128,12 @@ wait_ready() {
 
 not() { ! "$@"; }
 one_face() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["success"] and len(d["predictions"]) == 1, d' "$1"; }
+fails_saying() { # fails_saying TEXT COMMAND...: COMMAND (in the container) exits 1 and prints TEXT
+  local text=$1 out status=0; shift
+  out=$(exec_in "$@" 2>&1) || status=$?
+  echo "$out" | grep -m1 '^error:'
+  [ "$status" != 0 ] && grep -q "$text" <<<"$out"
+}
 log_says() { logs | grep -q "$1"; }
 json() { python3 -c "import json,sys; data=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
@@ -146,6 +153,8 @@ if [ -d "$root/models/yolov3-tiny" ]; then
 fi
 check "seer healthcheck inside the container exits 0" exec_in /usr/local/bin/seer healthcheck
 check "seer healthcheck exits 1 for a port nobody listens on" not exec_in /usr/local/bin/seer healthcheck --url http://127.0.0.1:1/readyz
+check "a second server on the same port exits 1 naming the port" fails_saying "Address already in use" /usr/local/bin/seer serve
+check "a missing models folder exits 1 naming it" fails_saying "/nonexistent does not exist" /usr/bin/env SEER_MODELS=/nonexistent /usr/local/bin/seer serve
 check "the SQLite database appears in the mounted folder" test -f "$data/seer.sqlite"
 check "the request log (GET /requests) holds the /faces request" \
   bash -c "curl -sf '$base/requests?limit=5' | grep -q '\"$request_id\"'"

@@ -47,8 +47,12 @@ struct ServeCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: modelsURL.path, isDirectory: &isFolder), isFolder.boolValue else {
             throw CommandError("the models folder \(modelsURL.path) does not exist (set --models or SEER_MODELS)")
         }
+        if !holdsAnyManifest(modelsURL) {
+            FileHandle.standardError.write(Data("seer: warning: the models folder \(modelsURL.path) holds no <name>/manifest.json; /readyz stays 503 until a default model is registered\n".utf8))
+        }
         let databasePath = try value(database, "SEER_DATABASE") ?? "data/seer.sqlite"
         let databaseURL = URL(fileURLWithPath: databasePath, relativeTo: cwd).standardizedFileURL
+        try checkDataFolder(of: databaseURL)
         var configuration = ServiceConfiguration(modelsDirectory: modelsURL, dataDirectory: databaseURL.deletingLastPathComponent())
         configuration.databasePath = databaseURL
         configuration.host = try value(host, "SEER_HOST") ?? configuration.host
@@ -89,6 +93,35 @@ struct ServeCommand: ParsableCommand {
         application.shutdown()
         sources.forEach { $0.cancel() }
         FileHandle.standardError.write(Data("seer: stopped\n".utf8))
+    }
+
+    /// Whether `folder/<name>/manifest.json` or an uploaded `folder/<name>/<version>/manifest.json` exists.
+    private func holdsAnyManifest(_ folder: URL) -> Bool {
+        let fileManager = FileManager.default
+        let names = (try? fileManager.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.contains { name in
+            let model = folder.appendingPathComponent(name)
+            if fileManager.fileExists(atPath: model.appendingPathComponent("manifest.json").path) { return true }
+            let versions = (try? fileManager.contentsOfDirectory(atPath: model.path)) ?? []
+            return versions.contains { fileManager.fileExists(atPath: model.appendingPathComponent($0).appendingPathComponent("manifest.json").path) }
+        }
+    }
+
+    /// Fails with a clear message when the database's folder cannot be created or written
+    /// (a read-only volume, a folder owned by another user), before SQLite reports it less plainly.
+    private func checkDataFolder(of databaseURL: URL) throws {
+        let folder = databaseURL.deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? Error)
+                .map { String(cString: strerror(Int32(($0 as NSError).code))) } ?? error.localizedDescription
+            throw CommandError("cannot create the data folder \(folder.path) for the database (set --database or SEER_DATABASE): \(reason)")
+        }
+        for path in [folder.path, databaseURL.path] where FileManager.default.fileExists(atPath: path) && access(path, W_OK) != 0 {
+            throw CommandError("\(path) is not writable by uid \(getuid()) (\(String(cString: strerror(errno)))): the database "
+                               + "\(databaseURL.path) needs a writable folder; mount the volume read-write or give it to this user")
+        }
     }
 }
 

@@ -53,6 +53,7 @@ public final class ModelCatalog: @unchecked Sendable {
     private var loaded: [String: LoadedModel] = [:]
     private var failures: [String: String] = [:]
     private var expectedDefaults: Set<String> = []
+    private var loadedOnce = false
 
     init(registry: ModelRegistry, modelsDirectory: URL) {
         self.registry = registry
@@ -98,6 +99,7 @@ public final class ModelCatalog: @unchecked Sendable {
             loaded = models
             failures = errors
             expectedDefaults = defaults
+            loadedOnce = true
         }
         return errors
     }
@@ -144,6 +146,9 @@ public final class ModelCatalog: @unchecked Sendable {
 
     public var loadedModels: [LoadedModel] { lock.withLock { Array(loaded.values) } }
     public var loadFailures: [String: String] { lock.withLock { failures } }
+
+    /// True once the first load of the active models has finished (successfully or not).
+    public var hasLoaded: Bool { lock.withLock { loadedOnce } }
 
     /// Ready once every default model is loaded (and there is at least one).
     public var isReady: Bool {

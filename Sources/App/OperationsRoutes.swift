@@ -10,7 +10,9 @@ extension Application {
     func readyz(_ request: Request) throws -> Response {
         guard catalog.isReady else {
             let failures = catalog.loadFailures.map { "\($0.key): \($0.value)" }.sorted().joined(separator: "; ")
-            throw HTTPError.notReady(failures.isEmpty ? "models are still loading" : "models failed to load: \(failures)")
+            if !failures.isEmpty { throw HTTPError.notReady("models failed to load: \(failures)") }
+            throw HTTPError.notReady(catalog.hasLoaded ? "no default model is registered: add a model folder with \"default\": true to \(catalog.modelsDirectory.path)"
+                                                       : "models are still loading")
         }
         return Response.text("ready\n")
     }

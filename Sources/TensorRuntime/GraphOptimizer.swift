@@ -2,7 +2,8 @@
 /// 1. a BatchNormalization after a Conv is folded into the Conv's weights and bias;
 /// 2. a Mul, Add or Sub by a per-channel (or scalar) constant after a Conv is folded into its weights and
 ///    bias (dlib-style "affine" layers: Conv → Mul(scale) → Add(offset));
-/// 3. a pointwise activation after a Conv, ConvTranspose or Gemm becomes that node's `fusedActivation`.
+/// 3. `x · clip(x + 3, 0, 6) / 6` (Add → Clip → Mul → Div or Mul by 1/6) becomes one HardSwish node;
+/// 4. a pointwise activation after a Conv, ConvTranspose or Gemm becomes that node's `fusedActivation`.
 /// A node is only absorbed when the value between the two nodes has that single reader and is not a
 /// graph output, and folded parameters are initializers (new tensors are made; shared ones are untouched).
 /// The graph must be topologically sorted; the result is too.
@@ -11,6 +12,7 @@ public enum GraphOptimizer {
         var rewriter = GraphRewriter(graph)
         rewriter.foldBatchNormalizations()
         rewriter.foldChannelAffines()
+        rewriter.recognizeHardSwish()
         rewriter.fuseActivations()
         return rewriter.result()
     }
@@ -177,6 +179,49 @@ private struct GraphRewriter {
                 break
             }
         }
+    }
+
+    /// Replaces `d = Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)` (or `Mul(…, 1/6)`) by `d = HardSwish(x)` when the
+    /// intermediate values have no other reader. The Div/Mul node is rewritten in place, so `x` is still defined before it.
+    mutating func recognizeHardSwish() {
+        for index in graph.nodes.indices where !removed.contains(index) {
+            let last = graph.nodes[index]
+            guard last.inputs.count == 2, last.outputs.count == 1, !last.outputs[0].isEmpty,
+                  let productPosition = hardSwishScaleOperand(last) else { continue }
+            let product = last.inputs[productPosition]
+            guard let mulIndex = soleProducer(of: product), graph.nodes[mulIndex].kind == .mul,
+                  graph.nodes[mulIndex].inputs.count == 2 else { continue }
+            let factors = graph.nodes[mulIndex].inputs
+            for clipPosition in [0, 1] {
+                let x = factors[1 - clipPosition]
+                guard let clipIndex = soleProducer(of: factors[clipPosition]), graph.nodes[clipIndex].kind == .clip,
+                      let bounds = clipBounds(graph.nodes[clipIndex]), bounds.min == 0, bounds.max == 6,
+                      let addIndex = soleProducer(of: graph.nodes[clipIndex].inputs[0]),
+                      graph.nodes[addIndex].kind == .add, graph.nodes[addIndex].inputs.count == 2 else { continue }
+                let addInputs = graph.nodes[addIndex].inputs
+                guard (addInputs[0] == x && floats(addInputs[1], count: 1) == [3])
+                        || (addInputs[1] == x && floats(addInputs[0], count: 1) == [3]) else { continue }
+                for name in last.inputs + factors + graph.nodes[clipIndex].inputs + addInputs where !name.isEmpty {
+                    readers[name, default: 1] -= 1
+                }
+                readers[x, default: 0] += 1
+                released.formUnion(graph.nodes[clipIndex].inputs.dropFirst() + addInputs + last.inputs)
+                graph.nodes[index] = Node(name: last.name, kind: .hardSwish, opset: 14,
+                                          inputs: [x], outputs: last.outputs)
+                removed.formUnion([mulIndex, clipIndex, addIndex])
+                break
+            }
+        }
+    }
+
+    /// The position of the non-constant operand when `node` divides by 6 or multiplies by 1/6.
+    func hardSwishScaleOperand(_ node: Node) -> Int? {
+        if node.kind == .div { return floats(node.inputs[1], count: 1) == [6] ? 0 : nil }
+        guard node.kind == .mul else { return nil }
+        for position in [0, 1] where floats(node.inputs[1 - position], count: 1).map({ abs($0[0] - 1 / 6) <= 1e-7 }) == true {
+            return position
+        }
+        return nil
     }
 
     /// One float per output channel from a constant that broadcasts over a Conv output of `rank` dimensions

@@ -246,6 +246,36 @@ final class GraphOptimizerTests: XCTestCase {
         XCTAssertEqual(GraphOptimizer.optimize(readTwice).nodes.count, 2, "the conv output is also a graph output")
     }
 
+    /// PP-LCNet style hard-swish written out: x · clip(x + 3, 0, 6) / 6, after a Conv with an affine Mul/Add.
+    func testSpelledOutHardSwishBecomesOneFusedConv() throws {
+        var rng = ConvTestRandom(seed: 60)
+        let initializers = ["W": rng.tensor([4, 3, 3, 3]), "B": rng.tensor([4]), "s": Tensor.scalar(Float(1.3)),
+                            "o": Tensor.scalar(Float(-0.2)), "three": Tensor.scalar(Float(3)), "zero": Tensor.scalar(Float(0)),
+                            "six": Tensor.scalar(Float(6)), "sixth": Tensor.scalar(Float(1) / 6)]
+        let clip = Node(name: "k", kind: .clip, opset: 13, inputs: ["a", "zero", "six"], outputs: ["c"])
+        let head = [conv("conv", input: "X", output: "t", weights: "W", bias: "B"), binary(.mul, "s", "t", "u"),
+                    binary(.add, "u", "o", "x"), binary(.add, "x", "three", "a"), clip]
+        for tail in [[binary(.mul, "x", "c", "m"), binary(.div, "m", "six", "Y")],
+                     [binary(.mul, "c", "x", "m"), binary(.mul, "sixth", "m", "Y")]] {
+            let graph = Graph(nodes: head + tail, inputs: [x], outputs: [output("Y")], initializers: initializers)
+            try compare(graph, feeds: ["X": rng.tensor([1, 3, 6, 5])], expectedSteps: 1)
+            let optimized = GraphOptimizer.optimize(graph)
+            XCTAssertEqual(optimized.nodes.map(\.kind), [.conv])
+            XCTAssertEqual(optimized.nodes.first?.fusedActivation, .hardSwish)
+        }
+        // x read elsewhere too: the HardSwish still forms (x keeps its other reader) but cannot fuse into the Conv.
+        let shared = Graph(nodes: head + [binary(.mul, "x", "c", "m"), binary(.div, "m", "six", "Y"), binary(.add, "x", "o", "Z")],
+                           inputs: [x], outputs: [output("Y"), output("Z")], initializers: initializers)
+        try compare(shared, feeds: ["X": rng.tensor([1, 3, 6, 5])], expectedSteps: 3)
+        // Wrong constants: left alone.
+        var wrong = initializers
+        wrong["six"] = Tensor.scalar(Float(5))
+        let notHardSwish = Graph(nodes: head + [binary(.mul, "x", "c", "m"), binary(.div, "m", "six", "Y")],
+                                 inputs: [x], outputs: [output("Y")], initializers: wrong)
+        XCTAssertFalse(GraphOptimizer.optimize(notHardSwish).nodes.contains { $0.kind == .hardSwish })
+        try compare(notHardSwish, feeds: ["X": rng.tensor([1, 3, 6, 5])], expectedSteps: 5)
+    }
+
     func testActivationsStayWhenFusionIsUnsafe() {
         var rng = ConvTestRandom(seed: 57)
         let initializers = ["W": rng.tensor([2, 1, 3, 3])]

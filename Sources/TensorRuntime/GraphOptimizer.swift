@@ -1,6 +1,9 @@
 /// Load-time rewrites that keep results equal within float rounding:
 /// 1. a BatchNormalization after a Conv is folded into the Conv's weights and bias;
-/// 2. a pointwise activation after a Conv, ConvTranspose or Gemm becomes that node's `fusedActivation`.
+/// 2. a Mul, Add or Sub by a per-channel (or scalar) constant after a Conv is folded into its weights and
+///    bias (dlib-style "affine" layers: Conv → Mul(scale) → Add(offset));
+/// 3. `x · clip(x + 3, 0, 6) / 6` (Add → Clip → Mul → Div or Mul by 1/6) becomes one HardSwish node;
+/// 4. a pointwise activation after a Conv, ConvTranspose or Gemm becomes that node's `fusedActivation`.
 /// A node is only absorbed when the value between the two nodes has that single reader and is not a
 /// graph output, and folded parameters are initializers (new tensors are made; shared ones are untouched).
 /// The graph must be topologically sorted; the result is too.
@@ -8,6 +11,8 @@ public enum GraphOptimizer {
     public static func optimize(_ graph: Graph) -> Graph {
         var rewriter = GraphRewriter(graph)
         rewriter.foldBatchNormalizations()
+        rewriter.foldChannelAffines()
+        rewriter.recognizeHardSwish()
         rewriter.fuseActivations()
         return rewriter.result()
     }
@@ -116,6 +121,117 @@ private struct GraphRewriter {
             readers[weightName] = 1
             readers[biasName] = 1
         }
+    }
+
+    /// Folds `Conv → Mul/Add/Sub(constant)` into the Conv when the constant holds one value per output channel
+    /// (shape [C,1,1], [1,C,1,1], ...) or a single value. Sub folds only as `conv - constant`.
+    mutating func foldChannelAffines() {
+        for index in graph.nodes.indices where !removed.contains(index) {
+            let node = graph.nodes[index]
+            guard [.mul, .add, .sub].contains(node.kind), node.inputs.count == 2, node.outputs.count == 1,
+                  let output = node.outputs.first, !output.isEmpty else { continue }
+            for position in node.kind == .sub ? [0] : [0, 1] {
+                let convOutput = node.inputs[position], operand = node.inputs[1 - position]
+                guard let convIndex = soleProducer(of: convOutput) else { continue }
+                let conv = graph.nodes[convIndex]
+                guard conv.kind == .conv, conv.fusedActivation == nil, conv.outputs.count == 1, conv.inputs.count >= 2,
+                      let weights = constant(conv.inputs[1]), weights.dataType == .float32, weights.rank >= 3,
+                      weights.count > 0, let values = channelValues(operand, channels: weights.shape[0], rank: weights.rank)
+                else { continue }
+                let outChannels = weights.shape[0]
+                let hasBias = conv.inputs.count > 2 && !conv.inputs[2].isEmpty
+                guard var bias = hasBias ? floats(conv.inputs[2], count: outChannels)
+                                         : [Float](repeating: 0, count: outChannels) else { continue }
+                let stem = conv.name.isEmpty ? output : conv.name
+                var weightName = conv.inputs[1]
+                switch node.kind {
+                case .mul:
+                    var scaled = weights.floats
+                    let perChannel = weights.count / outChannels
+                    for channel in 0..<outChannels {
+                        for i in channel * perChannel..<(channel + 1) * perChannel { scaled[i] *= values[channel] }
+                        bias[channel] *= values[channel]
+                    }
+                    weightName = freshName("\(stem)_scaled_W")
+                    graph.initializers[weightName] = Tensor(shape: weights.shape, floats: scaled)
+                    readers[weightName] = 1
+                    readers[conv.inputs[1], default: 1] -= 1
+                    released.insert(conv.inputs[1])
+                case .add:
+                    for channel in 0..<outChannels { bias[channel] += values[channel] }
+                default:
+                    for channel in 0..<outChannels { bias[channel] -= values[channel] }
+                }
+                let biasName = freshName("\(stem)_affine_B")
+                graph.initializers[biasName] = Tensor(shape: [outChannels], floats: bias)
+                readers[biasName] = 1
+                if hasBias {
+                    readers[conv.inputs[2], default: 1] -= 1
+                    released.insert(conv.inputs[2])
+                }
+                readers[operand, default: 1] -= 1
+                readers[convOutput, default: 1] -= 1
+                released.insert(operand)
+                graph.nodes[convIndex].inputs = [conv.inputs[0], weightName, biasName]
+                graph.nodes[convIndex].outputs = [output]
+                producer[output] = convIndex
+                removed.insert(index)
+                break
+            }
+        }
+    }
+
+    /// Replaces `d = Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)` (or `Mul(…, 1/6)`) by `d = HardSwish(x)` when the
+    /// intermediate values have no other reader. The Div/Mul node is rewritten in place, so `x` is still defined before it.
+    mutating func recognizeHardSwish() {
+        for index in graph.nodes.indices where !removed.contains(index) {
+            let last = graph.nodes[index]
+            guard last.inputs.count == 2, last.outputs.count == 1, !last.outputs[0].isEmpty,
+                  let productPosition = hardSwishScaleOperand(last) else { continue }
+            let product = last.inputs[productPosition]
+            guard let mulIndex = soleProducer(of: product), graph.nodes[mulIndex].kind == .mul,
+                  graph.nodes[mulIndex].inputs.count == 2 else { continue }
+            let factors = graph.nodes[mulIndex].inputs
+            for clipPosition in [0, 1] {
+                let x = factors[1 - clipPosition]
+                guard let clipIndex = soleProducer(of: factors[clipPosition]), graph.nodes[clipIndex].kind == .clip,
+                      let bounds = clipBounds(graph.nodes[clipIndex]), bounds.min == 0, bounds.max == 6,
+                      let addIndex = soleProducer(of: graph.nodes[clipIndex].inputs[0]),
+                      graph.nodes[addIndex].kind == .add, graph.nodes[addIndex].inputs.count == 2 else { continue }
+                let addInputs = graph.nodes[addIndex].inputs
+                guard (addInputs[0] == x && floats(addInputs[1], count: 1) == [3])
+                        || (addInputs[1] == x && floats(addInputs[0], count: 1) == [3]) else { continue }
+                for name in last.inputs + factors + graph.nodes[clipIndex].inputs + addInputs where !name.isEmpty {
+                    readers[name, default: 1] -= 1
+                }
+                readers[x, default: 0] += 1
+                released.formUnion(graph.nodes[clipIndex].inputs.dropFirst() + addInputs + last.inputs)
+                graph.nodes[index] = Node(name: last.name, kind: .hardSwish, opset: 14,
+                                          inputs: [x], outputs: last.outputs)
+                removed.formUnion([mulIndex, clipIndex, addIndex])
+                break
+            }
+        }
+    }
+
+    /// The position of the non-constant operand when `node` divides by 6 or multiplies by 1/6.
+    func hardSwishScaleOperand(_ node: Node) -> Int? {
+        if node.kind == .div { return floats(node.inputs[1], count: 1) == [6] ? 0 : nil }
+        guard node.kind == .mul else { return nil }
+        for position in [0, 1] where floats(node.inputs[1 - position], count: 1).map({ abs($0[0] - 1 / 6) <= 1e-7 }) == true {
+            return position
+        }
+        return nil
+    }
+
+    /// One float per output channel from a constant that broadcasts over a Conv output of `rank` dimensions
+    /// only along the channel axis (or is a single value), or nil.
+    func channelValues(_ name: String, channels: Int, rank: Int) -> [Float]? {
+        guard let tensor = constant(name), tensor.dataType == .float32, tensor.rank <= rank else { return nil }
+        let shape = Array(repeating: 1, count: rank - tensor.rank) + tensor.shape
+        guard shape.enumerated().allSatisfy({ $0.offset == 1 || $0.element == 1 }) else { return nil }
+        if tensor.count == 1 { return [Float](repeating: tensor.floats[0], count: channels) }
+        return tensor.count == channels ? tensor.floats : nil
     }
 
     mutating func fuseActivations() {

@@ -197,6 +197,85 @@ final class GraphOptimizerTests: XCTestCase {
         ConvTestSupport.assertClose(actual.floats, expected.floats.map { min($0, 0.5) })
     }
 
+    func binary(_ kind: OpKind, _ a: String, _ b: String, _ output: String) -> Node {
+        Node(name: "\(kind.rawValue)_\(output)", kind: kind, opset: 14, inputs: [a, b], outputs: [output])
+    }
+
+    /// dlib-style affine layers: Conv → Mul(per-channel) → Add(per-channel) → Relu becomes one Conv with Relu fused.
+    func testPerChannelMulAddFoldIntoConv() throws {
+        var rng = ConvTestRandom(seed: 57)
+        for (hasBias, scaleShape, offsetShape, group) in [(true, [1, 4, 1, 1], [4, 1, 1], 1), (false, [4, 1, 1], [1, 4, 1, 1], 2),
+                                                          (true, [], [1], 1), (false, [1, 1, 1, 1], [4, 1, 1], 4)] {
+            var initializers = ["W": rng.tensor([4, 4 / group, 3, 3]), "s": rng.tensor(scaleShape), "o": rng.tensor(offsetShape)]
+            if hasBias { initializers["B"] = rng.tensor([4]) }
+            let graph = Graph(nodes: [conv("c", input: "X", output: "t", weights: "W", bias: hasBias ? "B" : nil, group: group),
+                                      binary(.mul, "s", "t", "u"), binary(.add, "u", "o", "v"),
+                                      Node(name: "r", kind: .relu, opset: 14, inputs: ["v"], outputs: ["Y"])],
+                              inputs: [x], outputs: [output("Y")], initializers: initializers)
+            try compare(graph, feeds: ["X": rng.tensor([2, 4, 6, 5])], expectedSteps: 1)
+            let optimized = GraphOptimizer.optimize(graph)
+            XCTAssertEqual(optimized.nodes.map(\.kind), [.conv])
+            XCTAssertEqual(optimized.nodes.first?.fusedActivation, .relu)
+            XCTAssertNil(optimized.initializers["s"], "the folded scale is no longer read")
+        }
+    }
+
+    func testConvMinusPerChannelConstantFolds() throws {
+        var rng = ConvTestRandom(seed: 58)
+        let initializers = ["W": rng.tensor([3, 2, 3, 3]), "B": rng.tensor([3]), "d": rng.tensor([1, 3, 1, 1])]
+        let graph = Graph(nodes: [conv("c", input: "X", output: "t", weights: "W", bias: "B"), binary(.sub, "t", "d", "Y")],
+                          inputs: [x], outputs: [output("Y")], initializers: initializers)
+        try compare(graph, feeds: ["X": rng.tensor([1, 2, 5, 5])], expectedSteps: 1)
+    }
+
+    func testAffineFoldSkipsWhatIsNotPerChannel() throws {
+        var rng = ConvTestRandom(seed: 59)
+        let initializers = ["W": rng.tensor([3, 2, 3, 3]), "B": rng.tensor([3]), "d": rng.tensor([1, 3, 1, 1]),
+                            "spatial": rng.tensor([1, 3, 5, 5]), "wide": rng.tensor([2, 1, 3, 1, 1])]
+        let convNode = conv("c", input: "X", output: "t", weights: "W", bias: "B")
+        let feeds = ["X": rng.tensor([1, 2, 5, 5]), "Z": rng.tensor([1, 3, 5, 5])]
+        let z = ValueInfo(name: "Z", dataType: .float32, shape: nil)
+        for second in [binary(.sub, "d", "t", "Y"), binary(.mul, "t", "spatial", "Y"), binary(.add, "t", "wide", "Y"),
+                       binary(.mul, "t", "Z", "Y"), binary(.div, "t", "d", "Y")] {
+            let graph = Graph(nodes: [convNode, second], inputs: [x, z], outputs: [output("Y")], initializers: initializers)
+            XCTAssertEqual(GraphOptimizer.optimize(graph).nodes.count, 2, "\(second.kind) \(second.inputs)")
+            try compare(graph, feeds: feeds, expectedSteps: 2)
+        }
+        let readTwice = Graph(nodes: [convNode, binary(.mul, "t", "d", "Y")], inputs: [x],
+                              outputs: [output("Y"), output("t")], initializers: initializers)
+        XCTAssertEqual(GraphOptimizer.optimize(readTwice).nodes.count, 2, "the conv output is also a graph output")
+    }
+
+    /// PP-LCNet style hard-swish written out: x · clip(x + 3, 0, 6) / 6, after a Conv with an affine Mul/Add.
+    func testSpelledOutHardSwishBecomesOneFusedConv() throws {
+        var rng = ConvTestRandom(seed: 60)
+        let initializers = ["W": rng.tensor([4, 3, 3, 3]), "B": rng.tensor([4]), "s": Tensor.scalar(Float(1.3)),
+                            "o": Tensor.scalar(Float(-0.2)), "three": Tensor.scalar(Float(3)), "zero": Tensor.scalar(Float(0)),
+                            "six": Tensor.scalar(Float(6)), "sixth": Tensor.scalar(Float(1) / 6)]
+        let clip = Node(name: "k", kind: .clip, opset: 13, inputs: ["a", "zero", "six"], outputs: ["c"])
+        let head = [conv("conv", input: "X", output: "t", weights: "W", bias: "B"), binary(.mul, "s", "t", "u"),
+                    binary(.add, "u", "o", "x"), binary(.add, "x", "three", "a"), clip]
+        for tail in [[binary(.mul, "x", "c", "m"), binary(.div, "m", "six", "Y")],
+                     [binary(.mul, "c", "x", "m"), binary(.mul, "sixth", "m", "Y")]] {
+            let graph = Graph(nodes: head + tail, inputs: [x], outputs: [output("Y")], initializers: initializers)
+            try compare(graph, feeds: ["X": rng.tensor([1, 3, 6, 5])], expectedSteps: 1)
+            let optimized = GraphOptimizer.optimize(graph)
+            XCTAssertEqual(optimized.nodes.map(\.kind), [.conv])
+            XCTAssertEqual(optimized.nodes.first?.fusedActivation, .hardSwish)
+        }
+        // x read elsewhere too: the HardSwish still forms (x keeps its other reader) but cannot fuse into the Conv.
+        let shared = Graph(nodes: head + [binary(.mul, "x", "c", "m"), binary(.div, "m", "six", "Y"), binary(.add, "x", "o", "Z")],
+                           inputs: [x], outputs: [output("Y"), output("Z")], initializers: initializers)
+        try compare(shared, feeds: ["X": rng.tensor([1, 3, 6, 5])], expectedSteps: 3)
+        // Wrong constants: left alone.
+        var wrong = initializers
+        wrong["six"] = Tensor.scalar(Float(5))
+        let notHardSwish = Graph(nodes: head + [binary(.mul, "x", "c", "m"), binary(.div, "m", "six", "Y")],
+                                 inputs: [x], outputs: [output("Y")], initializers: wrong)
+        XCTAssertFalse(GraphOptimizer.optimize(notHardSwish).nodes.contains { $0.kind == .hardSwish })
+        try compare(notHardSwish, feeds: ["X": rng.tensor([1, 3, 6, 5])], expectedSteps: 5)
+    }
+
     func testActivationsStayWhenFusionIsUnsafe() {
         var rng = ConvTestRandom(seed: 57)
         let initializers = ["W": rng.tensor([2, 1, 3, 3])]

@@ -30,21 +30,35 @@ public struct ExecutionOptions: Sendable, Equatable {
 }
 
 /// Recycles tensor storage between nodes and between runs of one executor.
+/// A request takes the smallest free buffer that is large enough (best fit), so
+/// the pool grows to about the largest set of simultaneously live tensors rather
+/// than to one buffer per distinct tensor size.
 final class BufferPool {
-    private var free: [Int: [TensorStorage]] = [:]
+    /// Free buffers, ordered by capacity.
+    private var free: [TensorStorage] = []
     private(set) var bytesHeld = 0
 
     func take(byteCount: Int) -> TensorStorage {
-        if var list = free[byteCount], let storage = list.popLast() {
-            free[byteCount] = list
-            bytesHeld -= byteCount
+        var low = 0, high = free.count
+        while low < high {
+            let middle = (low + high) / 2
+            if free[middle].byteCount < byteCount { low = middle + 1 } else { high = middle }
+        }
+        if low < free.count {
+            let storage = free.remove(at: low)
+            bytesHeld -= storage.byteCount
             return storage
         }
         return TensorStorage(byteCount: byteCount)
     }
 
     func give(_ storage: TensorStorage) {
-        free[storage.byteCount, default: []].append(storage)
+        var low = 0, high = free.count
+        while low < high {
+            let middle = (low + high) / 2
+            if free[middle].byteCount < storage.byteCount { low = middle + 1 } else { high = middle }
+        }
+        free.insert(storage, at: low)
         bytesHeld += storage.byteCount
     }
 }

@@ -13,8 +13,9 @@ The event times (seconds from the clip's start) go to clips.json. Footage ranges
 apart: the baseline's normal stretches and the MIL training clips come from vtest 0-30 s,
 the held-out test clips from vtest 30-79.5 s (fast bursts in test clips replay 30-46 s footage).
 
-Also writes the bad inputs the decoder tests use (truncated files, a 2-hour clip of tiny
-bitrate, an audio-only file, a header claiming 100000x100000, a stream corrupted mid-file).
+Also writes the bad inputs the decoder tests use that cannot be made by cutting or
+overwriting bytes of a clip in the test itself: an MP4 cut before its index, a 2-hour clip
+of tiny bitrate, an audio-only file, an AVI header claiming 100000x100000.
 
 Usage: scripts/make-anomaly-clips.py [--media /work/shared/media] [--out Tests/Fixtures/video]
 Needs the ffmpeg CLI (Debian: apt-get install ffmpeg).
@@ -130,8 +131,8 @@ def source_of(pieces):
 # Clip plans: name -> (split, pieces, encodings)
 CLIPS = {
     # Normal stretches for baselines and the MIL normal bags (vtest 0-30 s).
-    "normal_a": ("normal", [video(0, 15)], ["mp4"]),
-    "normal_b": ("normal", [video(15, 15)], ["mp4"]),
+    "normal_a": ("normal", [video(0, 15)], ["mp4", "avi"]),
+    "normal_b": ("normal", [video(15, 15)], ["mp4", "avi"]),
     # MIL training clips with events (footage from vtest 0-30 s).
     "train_tamper_1": ("train", [video(0, 3), color("0x000000", 2), video(5, 3)], ["mp4"]),
     "train_tamper_2": ("train", [video(10, 5), video(15, 2, blur=True), video(17, 1)], ["mp4"]),
@@ -161,10 +162,6 @@ def patch_avi_size(data, width, height):
 
 def make_bad_inputs(out, media):
     made = {}
-    mp4 = open(os.path.join(out, "test_tamper.mp4"), "rb").read()
-    with open(os.path.join(out, "bad_truncated_faststart.mp4"), "wb") as f:
-        f.write(mp4[: len(mp4) * 2 // 5])
-    made["bad_truncated_faststart.mp4"] = "first 40% of test_tamper.mp4 (index at the front: the frames before the cut decode)"
     # A copy with the index at the end, then cut: nothing can be read.
     tail = os.path.join(out, "tmp_tail.mp4")
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", os.path.join(out, "test_tamper.mp4"),
@@ -178,14 +175,6 @@ def make_bad_inputs(out, media):
     with open(os.path.join(out, "bad_huge_header.avi"), "wb") as f:
         f.write(patch_avi_size(avi[:20000], 100000, 100000))
     made["bad_huge_header.avi"] = "first 20000 bytes of test_tamper.avi with avih and strf patched to 100000x100000"
-    # Damage the middle of the H.264 stream: overwrite 3 KB of mdat with a byte pattern.
-    corrupt = bytearray(mp4)
-    middle = len(corrupt) // 2
-    for offset in range(3000):
-        corrupt[middle + offset] = (offset * 37 + 11) & 0xFF
-    with open(os.path.join(out, "bad_corrupt_middle.mp4"), "wb") as f:
-        f.write(corrupt)
-    made["bad_corrupt_middle.mp4"] = f"test_tamper.mp4 with bytes {middle}-{middle + 2999} overwritten by a pattern"
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=gray:s=64x48:r=0.1",
                     "-t", "7200", "-c:v", "libx264", "-preset", "veryslow", "-crf", "51", "-x264-params", "keyint=720",
                     "-map_metadata", "-1", "-fflags", "+bitexact", os.path.join(out, "bad_two_hours.mp4")], check=True)

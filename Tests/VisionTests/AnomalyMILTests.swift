@@ -1,0 +1,118 @@
+import Foundation
+import ONNX
+import TensorRuntime
+import Vision
+import XCTest
+
+/// The MIL ranking trainer (Sultani et al.): objective, determinism, ONNX export, and ranking
+/// of events on held-out clips.
+final class AnomalyMILTests: XCTestCase {
+    /// Bags of 32 segments of dimension 24: normal segments are seeded noise; each anomalous bag
+    /// has 3 consecutive segments shifted by +1.5 in the first 4 dimensions.
+    func syntheticBags(seed: UInt64) -> (anomalous: [[[Float]]], normal: [[[Float]]]) {
+        var random = SeededRandom(seed: seed)
+        func noise() -> [Float] { (0..<24).map { _ in Float(Double(random.next() >> 11) / Double(1 << 53)) * 2 - 1 } }
+        let normal = (0..<8).map { _ in (0..<32).map { _ in noise() } }
+        let anomalous = (0..<8).map { bag -> [[Float]] in
+            let start = (bag * 5) % 29
+            return (0..<32).map { index in
+                var vector = noise()
+                if (start..<start + 3).contains(index) { for dim in 0..<4 { vector[dim] += 1.5 } }
+                return vector
+            }
+        }
+        return (anomalous, normal)
+    }
+
+    func smallOptions(seed: UInt64 = 7) -> MILTrainingOptions {
+        var options = MILTrainingOptions()
+        options.iterations = 150
+        options.pairsPerBatch = 8
+        options.hidden1 = 64
+        options.seed = seed
+        return options
+    }
+
+    func testObjectiveDecreases() throws {
+        let bags = syntheticBags(seed: 3)
+        let result = try MILTrainer.train(anomalous: bags.anomalous, normal: bags.normal, options: smallOptions())
+        let first = result.losses.prefix(20).reduce(0, +) / 20
+        let last = result.losses.suffix(20).reduce(0, +) / 20
+        XCTAssertLessThan(last, first * 0.5, "mean batch objective, first 20 vs last 20 iterations")
+        // Without dropout, over every pair: the ranking hinge is nearly solved.
+        XCTAssertLessThan(MILTrainer.objective(result.scorer, anomalous: bags.anomalous, normal: bags.normal), 0.2)
+        // The shifted segments outrank the rest.
+        let labels = bags.anomalous.enumerated().flatMap { bag, segments in
+            segments.indices.map { ((bag * 5) % 29..<(bag * 5) % 29 + 3).contains($0) }
+        } + bags.normal.flatMap { $0.map { _ in false } }
+        let scores = (bags.anomalous + bags.normal).flatMap { result.scorer.scores($0) }
+        XCTAssertGreaterThan(try XCTUnwrap(rocAUC(scores: scores, labels: labels)), 0.95)
+    }
+
+    func testTrainingIsDeterministicForASeed() throws {
+        let bags = syntheticBags(seed: 3)
+        var options = smallOptions(seed: 11)
+        options.iterations = 30
+        let a = try MILTrainer.train(anomalous: bags.anomalous, normal: bags.normal, options: options)
+        let b = try MILTrainer.train(anomalous: bags.anomalous, normal: bags.normal, options: options)
+        XCTAssertEqual(a.losses, b.losses)
+        XCTAssertEqual(a.scorer.w1, b.scorer.w1)
+        XCTAssertEqual(a.scorer.w3, b.scorer.w3)
+        options.seed = 12
+        let c = try MILTrainer.train(anomalous: bags.anomalous, normal: bags.normal, options: options)
+        XCTAssertNotEqual(a.scorer.w1, c.scorer.w1)
+    }
+
+    func testRefusesEmptyOrMismatchedBags() {
+        XCTAssertThrowsError(try MILTrainer.train(anomalous: [], normal: [[[1, 2]]]))
+        XCTAssertThrowsError(try MILTrainer.train(anomalous: [[[1, 2, 3]]], normal: [[[1, 2]]]))
+    }
+
+    /// ONNX export: written by Seer's writer, read by its loader, run by its runtime: same scores.
+    func testONNXExportRoundTrips() throws {
+        let bags = syntheticBags(seed: 5)
+        var options = smallOptions()
+        options.iterations = 40
+        let scorer = try MILTrainer.train(anomalous: bags.anomalous, normal: bags.normal, options: options).scorer
+        let data = try scorer.onnxModel().serialized()
+        let model = try ONNXModel.read(data: data)
+        XCTAssertEqual(model.opsets[""], 13)
+        XCTAssertEqual(model.graph.nodes.map(\.kind.rawValue), ["Gemm", "Relu", "Gemm", "Gemm", "Sigmoid"])
+        let graphScorer = try ONNXSegmentScorer(plan: ExecutionPlan(graph: model.graph))
+        let vectors = bags.anomalous[0] + bags.normal[0]
+        for (graph, direct) in zip(try graphScorer.scores(vectors), scorer.scores(vectors)) {
+            XCTAssertEqual(graph, direct, accuracy: 1e-5)
+        }
+    }
+
+    /// Trained on the training clips (video-level labels only) and the normal clips, the scorer
+    /// ranks the events of the held-out test clips (other footage, other event instances) first.
+    func testRanksEventsOnHeldOutClips() throws {
+        let catalog = try AnomalyFixtures.catalog()
+        let training = catalog.clips.filter { $0.value.split == "train" }.keys.sorted()
+        let anomalous = try training.map { try AnomalyFixtures.segments("\($0).mp4").map(\.vector) }
+        let normal = try ["normal_a", "normal_b"].map { try AnomalyFixtures.segments("\($0).mp4").map(\.vector) }
+        var options = MILTrainingOptions()
+        options.iterations = 200
+        options.pairsPerBatch = 16
+        let result = try MILTrainer.train(anomalous: anomalous, normal: normal, options: options)
+        var allScores: [Float] = [], allLabels: [Bool] = []
+        for name in AnomalyScoringTests.testClips {
+            let clip = try XCTUnwrap(catalog.clips[name])
+            for encoding in ["mp4", "avi"] {
+                let segments = try AnomalyFixtures.segments("\(name).\(encoding)")
+                let scores = result.scorer.scores(segments.map(\.vector))
+                let labels = segments.map { AnomalyFixtures.isEvent(($0.start, $0.end), clip) }
+                let auc = try XCTUnwrap(rocAUC(scores: scores, labels: labels))
+                print("MIL \(name).\(encoding): segment AUC \(String(format: "%.3f", auc)), max \(String(format: "%.3f", scores.max() ?? 0))")
+                let top = scores.indices.max { scores[$0] < scores[$1] } ?? 0
+                XCTAssertTrue(labels[top], "\(name).\(encoding): the top-scoring segment \(top) is not in the event")
+                allScores += scores
+                allLabels += labels
+            }
+        }
+        let auc = try XCTUnwrap(rocAUC(scores: allScores, labels: allLabels))
+        print("MIL held-out segment-level AUC over \(allScores.count) segments: \(String(format: "%.3f", auc))")
+        XCTAssertGreaterThan(auc, 0.85)
+    }
+}

@@ -8,7 +8,7 @@ import TensorRuntime
 ///   max(0, 1 − max_i s(a_i) + max_i s(n_i)) + λ1 Σ_i (s(a_i) − s(a_{i+1}))² + λ2 Σ_i s(a_i)
 /// for pairs of an anomalous bag a and a normal bag n. The network is the paper's:
 /// FC 512 (ReLU) → dropout 0.6 → FC 32 (linear, as in the authors' code) → dropout 0.6 → FC 1 (sigmoid);
-/// the optimiser is Adagrad (lr 0.01). Inputs are standardised per dimension (the statistics are
+/// the optimiser is Adagrad (lr 0.01), with the authors' L2 weight penalty 0.001. Inputs are standardised per dimension (the statistics are
 /// folded into the first layer on export).
 public struct MILTrainingOptions: Sendable {
     public var iterations = 300
@@ -22,6 +22,8 @@ public struct MILTrainingOptions: Sendable {
     public var hidden2 = 32
     public var seed: UInt64 = 1
     public var adagradEpsilon: Float = 1e-8
+    /// L2 penalty on the weights (the authors' code: Keras W_regularizer l2(0.001) on every layer).
+    public var weightDecay: Float = 0.001
     public init() {}
 }
 
@@ -271,8 +273,23 @@ struct MILNetwork {
         for index in dz1.indices {
             dz1[index] *= (activations.z1[index] > 0 ? 1 : 0) * (activations.mask1?[index] ?? 1)
         }
-        let (dw1, db1, _) = MILNetwork.denseBackward(dz1, input: x, rows: rows, w1, inputs: inputDim, outputs: hidden1, wantInput: false)
-        optimiser.update(&self, [dw1, db1, dw2, db2, dw3, db3])
+        var (dw1, db1, _) = MILNetwork.denseBackward(dz1, input: x, rows: rows, w1, inputs: inputDim, outputs: hidden1, wantInput: false)
+        var (dw2Decayed, dw3Decayed) = (dw2, dw3)
+        if options.weightDecay > 0 {
+            let decay = options.weightDecay
+            for (weights, index) in [(w1, 0), (w2, 1), (w3, 2)] {
+                for position in weights.indices {
+                    loss += decay * weights[position] * weights[position]
+                    let gradient = 2 * decay * weights[position]
+                    switch index {
+                    case 0: dw1[position] += gradient
+                    case 1: dw2Decayed[position] += gradient
+                    default: dw3Decayed[position] += gradient
+                    }
+                }
+            }
+        }
+        optimiser.update(&self, [dw1, db1, dw2Decayed, db2, dw3Decayed, db3])
         return loss
     }
 

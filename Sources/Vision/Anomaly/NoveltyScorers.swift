@@ -5,32 +5,22 @@ import TensorRuntime
 /// Scores each segment of one clip against the clip's own typical segments, needing no
 /// model of normality: per feature group (appearance, motion) the Euclidean distance of each
 /// segment to the group's element-wise median segment, as a robust z-score (median and
-/// 1.4826·MAD of those distances); a segment's z is its larger group z, and its score
-/// sigmoid(z − zCenter). Works while events fill less than half the clip.
+/// 1.4826·MAD of those distances, the MAD floored at 0.1 of the median distance); a segment's z
+/// is its larger group z, and its score sigmoid(z − zCenter). Works while events fill less than
+/// half the clip.
 public struct ClipSelfReferenceScorer: Sendable {
     public var zCenter: Float = 3
-    /// MAD floor as a fraction of the median distance (a very uniform clip would divide by ~0).
-    public var madFloor: Float = 0.1
+    /// The spec of the (context-free) vectors it is given.
     public var spec: AnomalyFeatureSpec
 
     public init(spec: AnomalyFeatureSpec) { self.spec = spec }
 
     public func scores(_ segments: [[Float]]) -> [Float] {
         guard !segments.isEmpty else { return [] }
-        let groups = spec.groups
         var z = [Float](repeating: -.infinity, count: segments.count)
-        for group in groups where !group.isEmpty {
-            let median = group.map { dim in medianOf(segments.map { $0[dim] }) }
-            let distances = segments.map { vector in
-                zip(group, median).reduce(Float(0)) { sum, pair in
-                    let difference = vector[pair.0] - pair.1
-                    return sum + difference * difference
-                }.squareRoot()
-            }
-            let center = medianOf(distances)
-            let mad = medianOf(distances.map { abs($0 - center) }) * 1.4826
-            let spread = max(mad, center * madFloor, 1e-6)
-            for index in segments.indices { z[index] = max(z[index], (distances[index] - center) / spread) }
+        let median = (0..<spec.dimension).map { dim in medianOf(segments.map { $0[dim] }) }
+        for group in spec.groups where !group.isEmpty {
+            for (index, value) in robustZ(segments, group: group, median: median).enumerated() { z[index] = max(z[index], value) }
         }
         return z.map { sigmoid($0 - zCenter) }
     }

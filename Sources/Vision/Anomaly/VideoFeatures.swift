@@ -25,14 +25,42 @@ public struct AnomalyFeatureSpec: Sendable, Equatable {
     public var motionWeight: Float = 1
     /// Appearance channels (the backbone's output width).
     public var appearanceDim = 512
+    /// Whether segment vectors are made relative to their own clip (see `Context`).
+    public var context = Context.none
+
+    public enum Context: String, Sendable {
+        /// The pooled vector as it is (what a per-camera baseline models).
+        case none
+        /// The pooled vector minus the clip's element-wise median segment, then the robust z-score
+        /// of each group's distance to that median (2 more dimensions): what changed within the
+        /// clip, which carries over to unseen footage better than absolute appearance.
+        case clipMedian = "clip-median"
+        /// Only the footage-independent part of `clipMedian`: the motion block minus its clip median,
+        /// and the two z-scores (motionDim + 2 dimensions). What a scorer trained on a handful of
+        /// clips can learn without memorising their appearance.
+        case clipSummary = "clip-summary"
+    }
 
     public init() {}
 
     public var motionDim: Int { motionGrid * motionGrid + 2 }
     var motionCellsGrid: Int { max(1, motionGrid) }
-    public var dimension: Int { appearanceDim + motionDim }
-    /// The vector's feature groups: appearance, then motion.
-    public var groups: [Range<Int>] { [0..<appearanceDim, appearanceDim..<dimension] }
+    public var dimension: Int {
+        switch context {
+        case .none: return appearanceDim + motionDim
+        case .clipMedian: return appearanceDim + motionDim + 2
+        case .clipSummary: return motionDim + 2
+        }
+    }
+    /// The vector's feature groups: appearance, then motion (then the two context z-scores).
+    public var groups: [Range<Int>] {
+        let motionEnd = appearanceDim + motionDim
+        switch context {
+        case .none: return [0..<appearanceDim, appearanceDim..<motionEnd]
+        case .clipMedian: return [0..<appearanceDim, appearanceDim..<motionEnd, motionEnd..<dimension]
+        case .clipSummary: return [0..<motionDim, motionDim..<dimension]
+        }
+    }
 
     /// `features` of a scorer manifest's postprocessing (missing keys keep the defaults).
     public init(json: JSONValue?) throws {
@@ -69,6 +97,12 @@ public struct AnomalyFeatureSpec: Sendable, Equatable {
             guard (1...65536).contains(value) else { throw VisionError.incompatibleModel("features.appearance_dim out of range") }
             appearanceDim = value
         }
+        if let value = json["context"]?.string {
+            guard let parsed = Context(rawValue: value) else {
+                throw VisionError.incompatibleModel("features.context must be 'none', 'clip-median' or 'clip-summary', got '\(value.prefix(40))'")
+            }
+            context = parsed
+        }
         if let value = json["dim"]?.int, value != dimension {
             throw VisionError.incompatibleModel("features.dim is \(value) but the spec makes \(dimension)-dimensional features")
         }
@@ -85,6 +119,7 @@ public struct AnomalyFeatureSpec: Sendable, Equatable {
             "motion_floor": .number(Double(motionFloor)),
             "appearance_dim": .number(Double(appearanceDim)),
             "dim": .number(Double(dimension)),
+            "context": .string(context.rawValue),
             "layout": .string("appearance: segment mean of the backbone's pooled activations, L2-normalised (appearance_dim); "
                 + "then motion_weight x ln(motion_floor + e) for e in [mean, max over the segment's frames of the mean absolute gray "
                 + "difference between consecutive decoded frames, and its mean in each of motion_grid x motion_grid cells], "
@@ -223,12 +258,24 @@ extension ClipFeatures {
         guard !appearance.isEmpty else { throw VisionError.invalidParameter("the clip has no sampled frames") }
         let start = range?.lowerBound ?? 0, end = range?.upperBound ?? max(duration, 1e-3)
         let length = (end - start) / Double(count)
-        return (0..<count).map { index in
+        let segments = (0..<count).map { index in
             let from = start + Double(index) * length, to = index == count - 1 ? end : from + length
             var vector = pooledAppearance(from, to)
             let motion = pooledMotion(from, to, grid: spec.motionCellsGrid).prefix(spec.motionDim)
             vector.append(contentsOf: motion.map { log(spec.motionFloor + $0) * spec.motionWeight })
             return SegmentFeature(index: index, start: from, end: to, vector: vector)
+        }
+        guard spec.context != .none else { return segments }
+        let raw = segments.map(\.vector)
+        let width = spec.appearanceDim + spec.motionDim
+        let median = (0..<width).map { dim in medianOf(raw.map { $0[dim] }) }
+        let groups = [0..<spec.appearanceDim, spec.appearanceDim..<width]
+        let z = groups.map { robustZ(raw, group: $0, median: median) }
+        return segments.enumerated().map { index, segment in
+            var relative = segment
+            let deviation = zip(segment.vector, median).map { $0 - $1 }
+            relative.vector = (spec.context == .clipMedian ? deviation : Array(deviation[spec.appearanceDim...])) + z.map { $0[index] }
+            return relative
         }
     }
 
@@ -254,6 +301,20 @@ extension ClipFeatures {
         let peak = members.map { $0[0] }.max() ?? 0
         return [mean[0], peak] + mean[1...]
     }
+}
+
+/// Robust z-scores of each row's distance to `median` over the dimensions of `group`:
+/// (d − median d) / max(1.4826 · MAD, 0.1 · median d).
+func robustZ(_ rows: [[Float]], group: Range<Int>, median: [Float]) -> [Float] {
+    let distances = rows.map { row in
+        group.reduce(Float(0)) { sum, dim in
+            let difference = row[dim] - median[dim]
+            return sum + difference * difference
+        }.squareRoot()
+    }
+    let center = medianOf(distances)
+    let spread = max(medianOf(distances.map { abs($0 - center) }) * 1.4826, center * 0.1, 1e-6)
+    return distances.map { ($0 - center) / spread }
 }
 
 func l2Normalised(_ vector: [Float]) -> [Float] {

@@ -161,7 +161,7 @@ private final class OpenStream {
         let index = av_find_best_stream(opened, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)
         if index == seer_averror_decoder_not_found() {
             let found = av_find_best_stream(opened, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
-            let id = found >= 0 ? opened.pointee.streams[Int(found)]!.pointee.codecpar.pointee.codec_id : AV_CODEC_ID_NONE
+            let id = found >= 0 ? (opened.pointee.streams[Int(found)]?.pointee.codecpar.pointee.codec_id ?? AV_CODEC_ID_NONE) : AV_CODEC_ID_NONE
             throw VideoError.unsupportedCodec(String(cString: avcodec_get_name(id)))
         }
         guard index >= 0, let streamPointer = opened.pointee.streams[Int(index)] else {

@@ -57,7 +57,16 @@ extension Application {
     func anomaly(_ request: Request, _ completion: @escaping ResponseCompletion) {
         do {
             let parameters = Parameters(request: request)
-            let (model, settings) = try anomalyScorer(parameters)
+            let (model, scorerSettings) = try anomalyScorer(parameters)
+            var settings = scorerSettings
+            if let fps = try parameters.number("fps", in: 0.1...30) {
+                // The self-reference compares a clip with itself, so its sampling may change; trained
+                // scorers only see features sampled the way they were trained.
+                guard settings.kind == .selfReference || Double(fps) == settings.features.sampleFPS else {
+                    throw HTTPError.invalidParameter("scorer '\(model.name)' was built on frames sampled at \(settings.features.sampleFPS) per second; fps= applies to the default self-reference scorer only")
+                }
+                settings.features.sampleFPS = Double(fps)
+            }
             let segments = try parameters.count("segments", max: 1024) ?? settings.segments
             guard segments >= 1 else { throw HTTPError.invalidParameter("segments must be a whole number from 1 to 1024") }
             let threshold = try parameters.fraction("threshold") ?? settings.threshold

@@ -97,7 +97,14 @@ final class AnomalyRouteTests: XCTestCase {
                                          (name: "segments", filename: nil, data: Data("16".utf8))])
         let avi = try json(try post("/anomaly", form, headers: headers))
         XCTAssertEqual((avi["segments"] as? [Any])?.count, 16)
+        XCTAssertEqual((avi["video"] as? [String: Any])?["sampled_frames"] as? Int, 64)
         XCTAssertTrue(flagged(avi).allSatisfy { (8...11).contains($0) } && !flagged(avi).isEmpty, "\(flagged(avi))")
+    }
+
+    func testSamplingRateIsConfigurableForTheSelfReference() throws {
+        let body = try json(try post("/anomaly?fps=2", try clip("test_foreign.mp4")))
+        XCTAssertEqual((body["video"] as? [String: Any])?["sampled_frames"] as? Int, 32)
+        XCTAssertEqual(try post("/anomaly?fps=0", try clip("test_foreign.mp4")).status, 400)
     }
 
     func testPlotIsAPNGChart() throws {

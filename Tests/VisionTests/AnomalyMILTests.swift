@@ -63,6 +63,49 @@ final class AnomalyMILTests: XCTestCase {
         XCTAssertNotEqual(a.scorer.w1, c.scorer.w1)
     }
 
+    /// The backward pass against central finite differences (dropout off, large λ so that the
+    /// smoothness and sparsity terms matter, weight decay on), for parameters of every layer.
+    /// The bags keep the maxima apart (one far segment per anomalous bag, one-segment normal
+    /// bags), so that no step of the difference moves a max to another segment.
+    func testGradientMatchesFiniteDifferences() throws {
+        var random = SeededRandom(seed: 21)
+        func noise() -> [Float] { (0..<6).map { _ in Float(Double(random.next() >> 11) / Double(1 << 53)) * 2 - 1 } }
+        let anomalous = (0..<4).map { _ in (0..<5).map { index in noise().map { index == 2 ? $0 + 3 : $0 } } }
+        let normal = (0..<4).map { _ in [noise()] }
+        let bags = (anomalous: anomalous, normal: normal)
+        var options = smallOptions()
+        options.hidden1 = 8
+        options.hidden2 = 4
+        options.iterations = 1
+        options.smoothness = 0.05
+        options.sparsity = 0.05
+        options.weightDecay = 0.01
+        let scorer = try MILTrainer.train(anomalous: bags.anomalous, normal: bags.normal, options: options).scorer
+        let pairs = [(0, 1), (2, 3), (3, 0)]
+        let (_, gradient) = MILTrainer.objectiveAndGradient(scorer, anomalous: bags.anomalous, normal: bags.normal, pairs: pairs, options: options)
+        let paths: [(String, WritableKeyPath<MILScorer, [Float]>)] = [("w1", \.w1), ("b1", \.b1), ("w2", \.w2), ("b2", \.b2), ("w3", \.w3), ("b3", \.b3)]
+        var checked = 0
+        for (name, path) in paths {
+            let count = scorer[keyPath: path].count
+            for _ in 0..<min(count, 6) {
+                let index = Int(random.next() % UInt64(count))
+                let step: Float = 2e-3
+                var plus = scorer, minus = scorer
+                plus[keyPath: path][index] += step
+                minus[keyPath: path][index] -= step
+                let up = MILTrainer.objectiveAndGradient(plus, anomalous: bags.anomalous, normal: bags.normal, pairs: pairs, options: options).0
+                let down = MILTrainer.objectiveAndGradient(minus, anomalous: bags.anomalous, normal: bags.normal, pairs: pairs, options: options).0
+                let numeric = (up - down) / (2 * step)
+                let analytic = gradient[keyPath: path][index]
+                XCTAssertEqual(analytic, numeric, accuracy: 2e-3 + 0.05 * abs(numeric), "d objective / d \(name)[\(index)]")
+                checked += 1
+            }
+        }
+        XCTAssertEqual(checked, 6 + 6 + 6 + 4 + 4 + 1)
+        // The maxima were where they were meant to be: the far segment of each anomalous bag.
+        for bag in anomalous { XCTAssertEqual(scorer.scores(bag).indices.max { scorer.scores(bag)[$0] < scorer.scores(bag)[$1] }, 2) }
+    }
+
     func testRefusesEmptyOrMismatchedBags() {
         XCTAssertThrowsError(try MILTrainer.train(anomalous: [], normal: [[[1, 2]]]))
         XCTAssertThrowsError(try MILTrainer.train(anomalous: [[[1, 2, 3]]], normal: [[[1, 2]]]))

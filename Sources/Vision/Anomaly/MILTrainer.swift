@@ -117,6 +117,20 @@ public enum MILTrainer {
         return MILTrainingResult(scorer: network.scorer, losses: losses)
     }
 
+    /// The objective of `scorer` on the given (anomalous, normal) bag pairs with dropout off, and its
+    /// gradient as a scorer of the same shapes (w1 holds dObjective/dW1, and so on); for checking
+    /// the backward pass against finite differences.
+    public static func objectiveAndGradient(_ scorer: MILScorer, anomalous: [[[Float]]], normal: [[[Float]]], pairs: [(Int, Int)],
+                                            options: MILTrainingOptions = MILTrainingOptions()) -> (Float, MILScorer) {
+        let network = MILNetwork(scorer)
+        let (loss, gradients) = network.objective(pairs: pairs, anomalous: anomalous.map { $0.map(network.standardise) },
+                                                  normal: normal.map { $0.map(network.standardise) }, options: options, dropout: nil)
+        var gradient = scorer
+        (gradient.w1, gradient.b1, gradient.w2, gradient.b2, gradient.w3, gradient.b3) =
+            (gradients[0], gradients[1], gradients[2], gradients[3], gradients[4], gradients[5])
+        return (loss, gradient)
+    }
+
     static func standardisation(_ rows: [[Float]]) -> ([Float], [Float]) {
         let dimension = rows[0].count
         var mean = [Double](repeating: 0, count: dimension), variance = mean
@@ -224,6 +238,16 @@ struct MILNetwork {
     /// One Adagrad step on a batch of (anomalous bag, normal bag) pairs; returns the batch objective.
     mutating func step(pairs: [(Int, Int)], anomalous: [[[Float]]], normal: [[[Float]]], options: MILTrainingOptions,
                        random: inout SeededRandom, optimiser: inout Adagrad) -> Float {
+        let (loss, gradients) = withUnsafeMutablePointer(to: &random) {
+            objective(pairs: pairs, anomalous: anomalous, normal: normal, options: options, dropout: (options.dropout, $0))
+        }
+        optimiser.update(&self, gradients)
+        return loss
+    }
+
+    /// The batch objective and its gradient [dW1, db1, dW2, db2, dW3, db3] (inputs already standardised).
+    func objective(pairs: [(Int, Int)], anomalous: [[[Float]]], normal: [[[Float]]], options: MILTrainingOptions,
+                   dropout: (Float, UnsafeMutablePointer<SeededRandom>)?) -> (Float, [[Float]]) {
         // Rows: every pair's anomalous bag, then its normal bag.
         var x: [Float] = []
         var ranges: [(anomalous: Range<Int>, normal: Range<Int>)] = []
@@ -237,14 +261,14 @@ struct MILNetwork {
             rows += normal[n].count
             ranges.append((start..<middle, middle..<rows))
         }
-        let activations = withUnsafeMutablePointer(to: &random) { pass(x, rows: rows, dropout: (options.dropout, $0)) }
+        let activations = pass(x, rows: rows, dropout: dropout)
         let s = activations.scores
         var gradient = [Float](repeating: 0, count: rows) // dObjective / dScore
         var loss: Float = 0
         let pairWeight = 1 / Float(pairs.count)
         for range in ranges {
-            let topAnomalous = range.anomalous.max { s[$0] < s[$1] }!
-            let topNormal = range.normal.max { s[$0] < s[$1] }!
+            guard let topAnomalous = range.anomalous.max(by: { s[$0] < s[$1] }),
+                  let topNormal = range.normal.max(by: { s[$0] < s[$1] }) else { continue }
             let hinge = 1 - s[topAnomalous] + s[topNormal]
             if hinge > 0 {
                 loss += hinge * pairWeight
@@ -265,32 +289,28 @@ struct MILNetwork {
         }
         // Back through sigmoid, FC3, dropout 2, FC2 (linear), dropout 1, ReLU, FC1.
         let dz3 = (0..<rows).map { gradient[$0] * s[$0] * (1 - s[$0]) }
-        let (dw3, db3, da2) = MILNetwork.denseBackward(dz3, input: activations.a2, rows: rows, w3, inputs: hidden2, outputs: 1)
+        var (dw3, db3, da2) = MILNetwork.denseBackward(dz3, input: activations.a2, rows: rows, w3, inputs: hidden2, outputs: 1)
         var dz2 = da2
         if let mask = activations.mask2 { for index in dz2.indices { dz2[index] *= mask[index] } }
-        let (dw2, db2, da1) = MILNetwork.denseBackward(dz2, input: activations.a1, rows: rows, w2, inputs: hidden1, outputs: hidden2)
+        var (dw2, db2, da1) = MILNetwork.denseBackward(dz2, input: activations.a1, rows: rows, w2, inputs: hidden1, outputs: hidden2)
         var dz1 = da1
         for index in dz1.indices {
             dz1[index] *= (activations.z1[index] > 0 ? 1 : 0) * (activations.mask1?[index] ?? 1)
         }
         var (dw1, db1, _) = MILNetwork.denseBackward(dz1, input: x, rows: rows, w1, inputs: inputDim, outputs: hidden1, wantInput: false)
-        var (dw2Decayed, dw3Decayed) = (dw2, dw3)
-        if options.weightDecay > 0 {
-            let decay = options.weightDecay
-            for (weights, index) in [(w1, 0), (w2, 1), (w3, 2)] {
-                for position in weights.indices {
-                    loss += decay * weights[position] * weights[position]
-                    let gradient = 2 * decay * weights[position]
-                    switch index {
-                    case 0: dw1[position] += gradient
-                    case 1: dw2Decayed[position] += gradient
-                    default: dw3Decayed[position] += gradient
-                    }
-                }
+        // L2 weight penalty (biases are not penalised, as in Keras's W_regularizer).
+        func decay(_ weights: [Float], _ gradients: inout [Float]) {
+            for position in weights.indices {
+                loss += options.weightDecay * weights[position] * weights[position]
+                gradients[position] += 2 * options.weightDecay * weights[position]
             }
         }
-        optimiser.update(&self, [dw1, db1, dw2Decayed, db2, dw3Decayed, db3])
-        return loss
+        if options.weightDecay > 0 {
+            decay(w1, &dw1)
+            decay(w2, &dw2)
+            decay(w3, &dw3)
+        }
+        return (loss, [dw1, db1, dw2, db2, dw3, db3])
     }
 
     /// Gradients of y = x · wᵀ + b: (dW [out, in], db [out], dx [rows, in]).

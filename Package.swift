@@ -20,12 +20,15 @@ let package = Package(
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
 
         // The data's road: runtime, model files, media, vision pipelines, storage, HTTP, app.
         .target(name: "TensorRuntime", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
         .target(name: "ONNX", dependencies: ["TensorRuntime"], swiftSettings: fastMath),
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
-        .target(name: "Media", dependencies: ["CImageCodecs", "CJPEG", "CPNG"], swiftSettings: fastMath),
+        .target(name: "CVideoIO", dependencies: ["CFFmpeg"]),
+        .target(name: "Media", dependencies: ["CImageCodecs", "CJPEG", "CPNG", "CFFmpeg", "CVideoIO"], swiftSettings: fastMath),
         .target(name: "Vision", dependencies: ["TensorRuntime", "ONNX", "Media"], swiftSettings: fastMath),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "HTTPServer"),

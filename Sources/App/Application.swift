@@ -126,6 +126,8 @@ public final class Application: @unchecked Sendable {
         route("POST", "/age", .apiKey) { self.faces($0, ageByDefault: true, $1) }
         route("POST", "/detect", .apiKey) { self.detect($0, deepStack: false, $1) }
         route("POST", "/segment", .apiKey) { self.segment($0, $1) }
+        route("POST", "/anomaly", .apiKey) { self.anomaly($0, $1) }
+        route("POST", "/anomaly/baselines", .admin) { self.buildBaseline($0, $1) }
         route("POST", "/v1/vision/face", .apiKey) { self.deepStackFaces($0, $1) }
         route("POST", "/v1/vision/detection", .apiKey) { self.detect($0, deepStack: true, $1) }
 

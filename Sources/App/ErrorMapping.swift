@@ -23,6 +23,23 @@ func httpError(for error: Error) -> HTTPError {
         case .encodingFailed:
             return HTTPError(status: 500, code: "internal", message: error.description)
         }
+    case let error as VideoError:
+        switch error {
+        case .invalidVideo, .noVideoStream:
+            return HTTPError(status: 400, code: "invalid_video", message: error.description)
+        case .unsupportedCodec:
+            return HTTPError(status: 415, code: "unsupported_media_type", message: error.description)
+        case .tooManyBytes:
+            return HTTPError(status: 413, code: "payload_too_large", message: error.description)
+        case .tooLong:
+            return HTTPError(status: 422, code: "video_too_long", message: error.description)
+        case .tooLarge:
+            return HTTPError(status: 422, code: "video_too_large", message: error.description)
+        case .tooManyFrames:
+            return HTTPError(status: 422, code: "too_many_frames", message: error.description)
+        case .deadlineExceeded:
+            return HTTPError(status: 422, code: "decode_timeout", message: error.description)
+        }
     case let error as VisionError:
         switch error {
         case .invalidParameter:

@@ -13,6 +13,7 @@ struct Seer: ParsableCommand {
             FacesCommand.self,
             AgeCommand.self,
             SegmentCommand.self,
+            AnomalyCommand.self,
             HealthcheckCommand.self,
         ])
 }

@@ -8,6 +8,7 @@ FROM swift:6.3-bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       pkg-config libopenblas-dev libjpeg-dev libpng-dev libsqlite3-dev \
+      libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so that a source change does not fetch them again.
@@ -27,6 +28,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libopenblas0-pthread libjpeg62-turbo libpng16-16 libsqlite3-0 \
+      libavformat59 libavcodec59 libswscale6 libavutil57 \
  && rm -rf /var/lib/apt/lists/* \
  && rm -f /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 /usr/lib/x86_64-linux-gnu/openblas-pthread/liblapack.so.3 \
  && groupadd --gid 10001 seer \

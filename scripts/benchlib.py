@@ -298,3 +298,28 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _spin(seconds: float) -> None:
+    end = time.time() + seconds
+    while time.time() < end:
+        pass
+
+
+def cpu_control(seconds: float = 3) -> dict:
+    """Cores this process tree actually gets: CPU seconds per wall second of 1 and of 2
+    busy-looping child processes. On an idle 2-core machine about 1.0 and 2.0; when the
+    second figure is not about twice the first, no parallel speed-up can show here."""
+    from multiprocessing import Process
+    cores = {}
+    for count in (1, 2):
+        before = os.times()
+        children = [Process(target=_spin, args=(seconds,)) for _ in range(count)]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join()
+        after = os.times()
+        used = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+        cores[count] = used / seconds
+    return cores

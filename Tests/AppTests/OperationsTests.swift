@@ -72,7 +72,10 @@ final class OperationsTests: XCTestCase {
         XCTAssertTrue(samples.contains { $0.name == "seer_queue_wait_seconds_count" && $0.value >= 1 })
         XCTAssertEqual(samples.first { $0.name == "seer_queue_depth" }?.value, 0, "nothing waits now")
         XCTAssertEqual(samples.first { $0.name == "seer_workers" }?.value, 2)
-        XCTAssertEqual(samples.first { $0.name == "seer_models_loaded" }?.value, 5, "mtcnn, age, yolov3-tiny, person, text")
+        let bundled = try FileManager.default.contentsOfDirectory(at: Paths.models, includingPropertiesForKeys: nil)
+            .filter { FileManager.default.fileExists(atPath: $0.appendingPathComponent("manifest.json").path) }
+        XCTAssertGreaterThanOrEqual(bundled.count, 7)
+        XCTAssertEqual(samples.first { $0.name == "seer_models_loaded" }?.value, Double(bundled.count), "every bundled model folder")
     }
 
     func testReadyAfterLoadingAndHealthz() throws {

@@ -15,39 +15,31 @@ struct ModelProto {
         while let (field, wire) = try reader.nextField() {
             switch field {
             case 1:
-                try reader.expect(wire, .varint, field: "ir_version")
-                irVersion = try reader.readInt64()
+                irVersion = try reader.int64(wire, field: "ir_version")
             case 2:
-                try reader.expect(wire, .lengthDelimited, field: "producer_name")
-                producerName = try reader.readString()
+                producerName = try reader.string(wire, field: "producer_name")
             case 3:
-                try reader.expect(wire, .lengthDelimited, field: "producer_version")
-                producerVersion = try reader.readString()
+                producerVersion = try reader.string(wire, field: "producer_version")
             case 7:
-                try reader.expect(wire, .lengthDelimited, field: "graph")
-                var sub = try reader.readMessage("graph")
-                graph = try GraphProto(&sub)
+                graph = try GraphProto(reader.message(wire, field: "graph"))
             case 8:
-                try reader.expect(wire, .lengthDelimited, field: "opset_import")
-                var sub = try reader.readMessage("opset_import")
-                opsetImports.append(try ModelProto.readOpset(&sub))
+                opsetImports.append(try ModelProto.readOpset(reader.message(wire, field: "opset_import")))
             default:
                 try reader.skip(wire, field: field)
             }
         }
     }
 
-    private static func readOpset(_ reader: inout ProtobufReader) throws -> (domain: String, version: Int64) {
+    private static func readOpset(_ message: ProtobufReader) throws -> (domain: String, version: Int64) {
+        var reader = message
         var domain = ""
         var version: Int64 = 0
         while let (field, wire) = try reader.nextField() {
             switch field {
             case 1:
-                try reader.expect(wire, .lengthDelimited, field: "domain")
-                domain = try reader.readString()
+                domain = try reader.string(wire, field: "domain")
             case 2:
-                try reader.expect(wire, .varint, field: "version")
-                version = try reader.readInt64()
+                version = try reader.int64(wire, field: "version")
             default:
                 try reader.skip(wire, field: field)
             }
@@ -65,25 +57,23 @@ struct GraphProto {
     var outputs: [ValueInfoProto] = []
     var valueInfo: [ValueInfoProto] = []
 
-    init(_ reader: inout ProtobufReader) throws {
+    init(_ message: ProtobufReader) throws {
+        var reader = message
         while let (field, wire) = try reader.nextField() {
             switch field {
             case 1:
-                try reader.expect(wire, .lengthDelimited, field: "node")
-                var sub = try reader.readMessage("node[\(nodes.count)]")
-                nodes.append(try NodeProto(&sub))
+                nodes.append(try NodeProto(reader.message(wire, field: "node", name: "node[\(nodes.count)]")))
             case 2:
-                try reader.expect(wire, .lengthDelimited, field: "name")
-                name = try reader.readString()
+                name = try reader.string(wire, field: "name")
             case 5:
-                try reader.expect(wire, .lengthDelimited, field: "initializer")
-                var sub = try reader.readMessage("initializer[\(initializers.count)]")
-                initializers.append(try TensorProto(&sub))
-            case 11, 12, 13:
-                try reader.expect(wire, .lengthDelimited, field: "input/output/value_info")
-                var sub = try reader.readMessage(field == 11 ? "input" : field == 12 ? "output" : "value_info")
-                let info = try ValueInfoProto(&sub)
-                if field == 11 { inputs.append(info) } else if field == 12 { outputs.append(info) } else { valueInfo.append(info) }
+                initializers.append(try TensorProto(
+                    reader.message(wire, field: "initializer", name: "initializer[\(initializers.count)]")))
+            case 11:
+                inputs.append(try ValueInfoProto(reader.message(wire, field: "input")))
+            case 12:
+                outputs.append(try ValueInfoProto(reader.message(wire, field: "output")))
+            case 13:
+                valueInfo.append(try ValueInfoProto(reader.message(wire, field: "value_info")))
             case 15:
                 hasSparseInitializers = true
                 try reader.skip(wire, field: field)
@@ -102,28 +92,23 @@ struct NodeProto {
     var domain = ""
     var attributes: [AttributeProto] = []
 
-    init(_ reader: inout ProtobufReader) throws {
+    init(_ message: ProtobufReader) throws {
+        var reader = message
         while let (field, wire) = try reader.nextField() {
             switch field {
             case 1:
-                try reader.expect(wire, .lengthDelimited, field: "input")
-                inputs.append(try reader.readString())
+                inputs.append(try reader.string(wire, field: "input"))
             case 2:
-                try reader.expect(wire, .lengthDelimited, field: "output")
-                outputs.append(try reader.readString())
+                outputs.append(try reader.string(wire, field: "output"))
             case 3:
-                try reader.expect(wire, .lengthDelimited, field: "name")
-                name = try reader.readString()
+                name = try reader.string(wire, field: "name")
             case 4:
-                try reader.expect(wire, .lengthDelimited, field: "op_type")
-                opType = try reader.readString()
+                opType = try reader.string(wire, field: "op_type")
             case 5:
-                try reader.expect(wire, .lengthDelimited, field: "attribute")
-                var sub = try reader.readMessage("attribute[\(attributes.count)]")
-                attributes.append(try AttributeProto(&sub))
+                attributes.append(try AttributeProto(
+                    reader.message(wire, field: "attribute", name: "attribute[\(attributes.count)]")))
             case 7:
-                try reader.expect(wire, .lengthDelimited, field: "domain")
-                domain = try reader.readString()
+                domain = try reader.string(wire, field: "domain")
             default:
                 try reader.skip(wire, field: field)
             }
@@ -153,42 +138,33 @@ struct AttributeProto {
     /// Fields Seer does not interpret (graphs, sparse tensors, type protos), by name.
     var unsupportedFields: [String] = []
 
-    init(_ reader: inout ProtobufReader) throws {
+    init(_ message: ProtobufReader) throws {
+        var reader = message
         while let (field, wire) = try reader.nextField() {
             switch field {
             case 1:
-                try reader.expect(wire, .lengthDelimited, field: "name")
-                name = try reader.readString()
+                name = try reader.string(wire, field: "name")
             case 2:
-                try reader.expect(wire, .fixed32, field: "f")
-                f = try reader.readFloat()
+                f = try reader.float(wire, field: "f")
             case 3:
-                try reader.expect(wire, .varint, field: "i")
-                i = try reader.readInt64()
+                i = try reader.int64(wire, field: "i")
             case 4:
-                try reader.expect(wire, .lengthDelimited, field: "s")
-                s = try reader.readLengthDelimited()
+                s = try reader.bytes(wire, field: "s")
             case 5:
-                try reader.expect(wire, .lengthDelimited, field: "t")
-                var sub = try reader.readMessage("t")
-                t = try TensorProto(&sub)
+                t = try TensorProto(reader.message(wire, field: "t"))
             case 7:
                 try reader.appendFixed32s(wire, field: field, to: &floats)
             case 8:
                 try reader.appendVarints(wire, field: field, to: &ints)
             case 9:
-                try reader.expect(wire, .lengthDelimited, field: "strings")
-                strings.append(try reader.readLengthDelimited())
+                strings.append(try reader.bytes(wire, field: "strings"))
             case 10:
-                try reader.expect(wire, .lengthDelimited, field: "tensors")
-                var sub = try reader.readMessage("tensors[\(tensors.count)]")
-                tensors.append(try TensorProto(&sub))
+                tensors.append(try TensorProto(
+                    reader.message(wire, field: "tensors", name: "tensors[\(tensors.count)]")))
             case 20:
-                try reader.expect(wire, .varint, field: "type")
-                typeCode = try reader.readInt32()
+                typeCode = try reader.int32(wire, field: "type")
             case 21:
-                try reader.expect(wire, .lengthDelimited, field: "ref_attr_name")
-                refAttrName = try reader.readString()
+                refAttrName = try reader.string(wire, field: "ref_attr_name")
             case 6, 11, 14, 15, 22, 23:
                 let names = [6: "g (graph)", 11: "graphs", 14: "tp (type proto)", 15: "type_protos",
                              22: "sparse_tensor", 23: "sparse_tensors"]
@@ -220,15 +196,15 @@ struct TensorProto {
     var dataLocation: Int32 = 0
     var hasSegment = false
 
-    init(_ reader: inout ProtobufReader) throws {
+    init(_ message: ProtobufReader) throws {
+        var reader = message
         var dimBits: [UInt64] = []
         while let (field, wire) = try reader.nextField() {
             switch field {
             case 1:
                 try reader.appendVarints(wire, field: field, to: &dimBits)
             case 2:
-                try reader.expect(wire, .varint, field: "data_type")
-                dataTypeCode = try reader.readInt32()
+                dataTypeCode = try reader.int32(wire, field: "data_type")
             case 3:
                 hasSegment = true
                 try reader.skip(wire, field: field)
@@ -237,28 +213,22 @@ struct TensorProto {
             case 5:
                 try reader.appendVarints(wire, field: field, to: &int32Data)
             case 6:
-                try reader.expect(wire, .lengthDelimited, field: "string_data")
-                _ = try reader.readLengthDelimited()
+                _ = try reader.bytes(wire, field: "string_data")
                 stringDataCount += 1
             case 7:
                 try reader.appendVarints(wire, field: field, to: &int64Data)
             case 8:
-                try reader.expect(wire, .lengthDelimited, field: "name")
-                name = try reader.readString()
+                name = try reader.string(wire, field: "name")
             case 9:
-                try reader.expect(wire, .lengthDelimited, field: "raw_data")
-                rawData = try reader.readLengthDelimited()
+                rawData = try reader.bytes(wire, field: "raw_data")
             case 10:
                 try reader.appendFixed64s(wire, field: field, to: &doubleData)
             case 11:
                 try reader.appendVarints(wire, field: field, to: &uint64Data)
             case 13:
-                try reader.expect(wire, .lengthDelimited, field: "external_data")
-                var sub = try reader.readMessage("external_data")
-                externalData.append(try TensorProto.readEntry(&sub))
+                externalData.append(try TensorProto.readEntry(reader.message(wire, field: "external_data")))
             case 14:
-                try reader.expect(wire, .varint, field: "data_location")
-                dataLocation = try reader.readInt32()
+                dataLocation = try reader.int32(wire, field: "data_location")
             default:
                 try reader.skip(wire, field: field)
             }
@@ -268,21 +238,19 @@ struct TensorProto {
 
     /// Decodes a serialized TensorProto (a `.pb` file of the ONNX test data).
     init(_ data: Data) throws {
-        var reader = try ProtobufReader(data, context: "TensorProto")
-        try self.init(&reader)
+        try self.init(ProtobufReader(data, context: "TensorProto"))
     }
 
-    private static func readEntry(_ reader: inout ProtobufReader) throws -> (key: String, value: String) {
+    private static func readEntry(_ message: ProtobufReader) throws -> (key: String, value: String) {
+        var reader = message
         var key = ""
         var value = ""
         while let (field, wire) = try reader.nextField() {
             switch field {
             case 1:
-                try reader.expect(wire, .lengthDelimited, field: "key")
-                key = try reader.readString()
+                key = try reader.string(wire, field: "key")
             case 2:
-                try reader.expect(wire, .lengthDelimited, field: "value")
-                value = try reader.readString()
+                value = try reader.string(wire, field: "value")
             default:
                 try reader.skip(wire, field: field)
             }
@@ -305,72 +273,69 @@ struct ValueInfoProto {
     var elemType: Int32 = 0
     var shape: [Dim]?
 
-    init(_ reader: inout ProtobufReader) throws {
+    init(_ message: ProtobufReader) throws {
+        var reader = message
         while let (field, wire) = try reader.nextField() {
             switch field {
             case 1:
-                try reader.expect(wire, .lengthDelimited, field: "name")
-                name = try reader.readString()
+                name = try reader.string(wire, field: "name")
             case 2:
-                try reader.expect(wire, .lengthDelimited, field: "type")
-                var sub = try reader.readMessage("type")
                 hasType = true
-                try readType(&sub)
+                try readType(reader.message(wire, field: "type"))
             default:
                 try reader.skip(wire, field: field)
             }
         }
     }
 
-    private mutating func readType(_ reader: inout ProtobufReader) throws {
+    private mutating func readType(_ message: ProtobufReader) throws {
+        var reader = message
         while let (field, wire) = try reader.nextField() {
             if field == 1 {
-                try reader.expect(wire, .lengthDelimited, field: "tensor_type")
-                var sub = try reader.readMessage("tensor_type")
                 isTensor = true
-                try readTensorType(&sub)
+                try readTensorType(reader.message(wire, field: "tensor_type"))
             } else {
                 try reader.skip(wire, field: field)
             }
         }
     }
 
-    private mutating func readTensorType(_ reader: inout ProtobufReader) throws {
+    private mutating func readTensorType(_ message: ProtobufReader) throws {
+        var reader = message
         while let (field, wire) = try reader.nextField() {
             switch field {
             case 1:
-                try reader.expect(wire, .varint, field: "elem_type")
-                elemType = try reader.readInt32()
+                elemType = try reader.int32(wire, field: "elem_type")
             case 2:
-                try reader.expect(wire, .lengthDelimited, field: "shape")
-                var sub = try reader.readMessage("shape")
-                var dims: [Dim] = []
-                while let (shapeField, shapeWire) = try sub.nextField() {
-                    if shapeField == 1 {
-                        try sub.expect(shapeWire, .lengthDelimited, field: "dim")
-                        var dimReader = try sub.readMessage("dim")
-                        dims.append(try ValueInfoProto.readDim(&dimReader))
-                    } else {
-                        try sub.skip(shapeWire, field: shapeField)
-                    }
-                }
-                shape = dims
+                shape = try ValueInfoProto.readShape(reader.message(wire, field: "shape"))
             default:
                 try reader.skip(wire, field: field)
             }
         }
     }
 
-    private static func readDim(_ reader: inout ProtobufReader) throws -> Dim {
+    private static func readShape(_ message: ProtobufReader) throws -> [Dim] {
+        var reader = message
+        var dims: [Dim] = []
+        while let (field, wire) = try reader.nextField() {
+            if field == 1 {
+                dims.append(try readDim(reader.message(wire, field: "dim")))
+            } else {
+                try reader.skip(wire, field: field)
+            }
+        }
+        return dims
+    }
+
+    private static func readDim(_ message: ProtobufReader) throws -> Dim {
+        var reader = message
         var dim = Dim.unknown
         while let (field, wire) = try reader.nextField() {
             switch field {
             case 1:
-                try reader.expect(wire, .varint, field: "dim_value")
-                dim = .value(try reader.readInt64())
+                dim = .value(try reader.int64(wire, field: "dim_value"))
             case 2:
-                try reader.expect(wire, .lengthDelimited, field: "dim_param")
-                dim = .param(try reader.readString())
+                dim = .param(try reader.string(wire, field: "dim_param"))
             default:
                 try reader.skip(wire, field: field)
             }

@@ -91,18 +91,14 @@ public struct ProtobufReader {
 
     public mutating func readBool() throws -> Bool { try readVarint() != 0 }
 
-    public mutating func readFixed32() throws -> UInt32 {
-        let slice = try take(4, what: "fixed32")
-        var value: UInt32 = 0
-        for (index, byte) in slice.enumerated() { value |= UInt32(byte) << (8 * UInt32(index)) }
-        return value
-    }
+    public mutating func readFixed32() throws -> UInt32 { try readFixedWord() }
 
-    public mutating func readFixed64() throws -> UInt64 {
-        let slice = try take(8, what: "fixed64")
-        var value: UInt64 = 0
-        for (index, byte) in slice.enumerated() { value |= UInt64(byte) << (8 * UInt64(index)) }
-        return value
+    public mutating func readFixed64() throws -> UInt64 { try readFixedWord() }
+
+    /// A little-endian fixed32 or fixed64 word.
+    private mutating func readFixedWord<Word: FixedWidthInteger & UnsignedInteger>() throws -> Word {
+        let slice = try take(Word.bitWidth / 8, what: "fixed\(Word.bitWidth)")
+        return slice.withUnsafeBytes { Word(littleEndian: $0.loadUnaligned(as: Word.self)) }
     }
 
     public mutating func readFloat() throws -> Float { Float(bitPattern: try readFixed32()) }
@@ -156,43 +152,68 @@ public struct ProtobufReader {
     }
 
     public mutating func appendFixed32s(_ wireType: WireType, field: Int, to values: inout [UInt32]) throws {
-        switch wireType {
-        case .fixed32:
-            values.append(try readFixed32())
-        case .lengthDelimited:
-            let run = try readLengthDelimited()
-            guard run.count % 4 == 0 else {
-                throw ProtobufError("\(context): packed field \(field) has \(run.count) bytes, not a multiple of 4")
-            }
-            values.reserveCapacity(values.count + run.count / 4)
-            run.withUnsafeBytes { raw in
-                for offset in stride(from: 0, to: raw.count, by: 4) {
-                    values.append(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-                }
-            }
-        default:
-            throw ProtobufError("\(context): field \(field) should hold fixed32 values, found wire type \(wireType.rawValue)")
-        }
+        try appendFixedWords(wireType, field: field, to: &values)
     }
 
     public mutating func appendFixed64s(_ wireType: WireType, field: Int, to values: inout [UInt64]) throws {
+        try appendFixedWords(wireType, field: field, to: &values)
+    }
+
+    private mutating func appendFixedWords<Word: FixedWidthInteger & UnsignedInteger>(
+        _ wireType: WireType, field: Int, to values: inout [Word]
+    ) throws {
+        let width = Word.bitWidth / 8
+        let singular: WireType = width == 4 ? .fixed32 : .fixed64
         switch wireType {
-        case .fixed64:
-            values.append(try readFixed64())
+        case singular:
+            values.append(try readFixedWord())
         case .lengthDelimited:
             let run = try readLengthDelimited()
-            guard run.count % 8 == 0 else {
-                throw ProtobufError("\(context): packed field \(field) has \(run.count) bytes, not a multiple of 8")
+            guard run.count % width == 0 else {
+                throw ProtobufError("\(context): packed field \(field) has \(run.count) bytes, not a multiple of \(width)")
             }
-            values.reserveCapacity(values.count + run.count / 8)
+            values.reserveCapacity(values.count + run.count / width)
             run.withUnsafeBytes { raw in
-                for offset in stride(from: 0, to: raw.count, by: 8) {
-                    values.append(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+                for offset in stride(from: 0, to: raw.count, by: width) {
+                    values.append(Word(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Word.self)))
                 }
             }
         default:
-            throw ProtobufError("\(context): field \(field) should hold fixed64 values, found wire type \(wireType.rawValue)")
+            throw ProtobufError("\(context): field \(field) should hold fixed\(Word.bitWidth) values, found wire type \(wireType.rawValue)")
         }
+    }
+
+    // MARK: Singular fields, read after checking the wire type their schema gives them.
+
+    public mutating func string(_ wireType: WireType, field: String) throws -> String {
+        try expect(wireType, .lengthDelimited, field: field)
+        return try readString()
+    }
+
+    public mutating func bytes(_ wireType: WireType, field: String) throws -> Data {
+        try expect(wireType, .lengthDelimited, field: field)
+        return try readLengthDelimited()
+    }
+
+    public mutating func int64(_ wireType: WireType, field: String) throws -> Int64 {
+        try expect(wireType, .varint, field: field)
+        return try readInt64()
+    }
+
+    public mutating func int32(_ wireType: WireType, field: String) throws -> Int32 {
+        try expect(wireType, .varint, field: field)
+        return try readInt32()
+    }
+
+    public mutating func float(_ wireType: WireType, field: String) throws -> Float {
+        try expect(wireType, .fixed32, field: field)
+        return try readFloat()
+    }
+
+    /// An embedded message field; `name` (default: the field's) labels it in error messages.
+    public mutating func message(_ wireType: WireType, field: String, name: String? = nil) throws -> ProtobufReader {
+        try expect(wireType, .lengthDelimited, field: field)
+        return try readMessage(name ?? field)
     }
 
     /// Checks that a field has the wire type its schema gives it.

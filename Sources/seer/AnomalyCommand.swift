@@ -28,38 +28,17 @@ struct AnomalyScoreCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let body: Data
-            do { body = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
-                throw CommandError("cannot read \(file): \(error.localizedDescription)")
-            }
-            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("seer-cli-\(UUID().uuidString)")
-            defer { try? FileManager.default.removeItem(at: scratch) }
-            var configuration = ServiceConfiguration(modelsDirectory: URL(fileURLWithPath: models).standardizedFileURL, dataDirectory: scratch)
-            configuration.workers = 1
-            configuration.threadsPerWorker = max(1, threads)
-            let application = try Application(configuration: configuration)
-            for (name, failure) in application.loadModels() {
-                FileHandle.standardError.write(Data("warning: model '\(name)' did not load: \(failure)\n".utf8))
-            }
-            let parameters: [(String, String?)] = [("model", model), ("baseline", baseline), ("segments", segments.map(String.init)),
-                                                   ("threshold", threshold.map { String($0) })]
-            let query = parameters.compactMap { name, value in
-                value.map { "\(name)=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0)" }
-            }
-            let target = query.isEmpty ? "/anomaly" : "/anomaly?" + query.joined(separator: "&")
-            var headers: HTTPHeaders = ["Content-Type": "application/octet-stream"]
-            if png != nil { headers.set(name: "Accept", value: "image/png") }
-            let request = try Request(method: "POST", target: target, headers: headers, body: body)
-            let response = application.handle(request)
-            application.shutdown()
+            let parameters: [(name: String, value: String?)] = [("model", model), ("baseline", baseline), ("segments", segments.map(String.init)),
+                              ("threshold", threshold.map { String($0) })]
+            let request = OfflineRequest(path: "/anomaly", file: file, parameters: parameters,
+                                         accept: png == nil ? nil : "image/png")
+            let response = try request.send(modelsFolder: models, threads: threads)
             if let png, response.status < 400 {
                 try response.body.write(to: URL(fileURLWithPath: png))
                 FileHandle.standardError.write(Data("wrote \(png)\n".utf8))
             } else {
-                FileHandle.standardOutput.write(response.body)
-                FileHandle.standardOutput.write(Data("\n".utf8))
+                try printBody(of: response)
             }
-            if response.status >= 400 { throw ExitCode.failure }
         }
     }
 }

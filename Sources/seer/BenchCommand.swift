@@ -91,7 +91,7 @@ struct BenchCommand: ParsableCommand {
         for name in shapes.keys where !known.contains(name) {
             throw CommandError("--shape names '\(name)', but the model's inputs are: \(inputs.map(\.name).joined(separator: ", "))")
         }
-        var generator = SplitMix64(seed: 42)
+        var generator = SeededRandom(seed: 42)
         var feeds: [String: Tensor] = [:]
         for input in inputs {
             let shape = try shapes[input.name] ?? fixedShape(of: input)
@@ -104,11 +104,11 @@ struct BenchCommand: ParsableCommand {
             let tensor = Tensor(dataType: input.dataType ?? .float32, shape: shape) // zero-filled
             switch tensor.dataType {
             case .float32:
-                tensor.withUnsafeMutableBuffer(of: Float.self) { for i in $0.indices { $0[i] = Float(generator.unit()) } }
+                tensor.withUnsafeMutableBuffer(of: Float.self) { for i in $0.indices { $0[i] = Float(generator.symmetricUnit()) } }
             case .float64:
-                tensor.withUnsafeMutableBuffer(of: Double.self) { for i in $0.indices { $0[i] = generator.unit() } }
+                tensor.withUnsafeMutableBuffer(of: Double.self) { for i in $0.indices { $0[i] = generator.symmetricUnit() } }
             case .float16:
-                tensor.withUnsafeMutableBuffer(of: Float16.self) { for i in $0.indices { $0[i] = Float16(generator.unit()) } }
+                tensor.withUnsafeMutableBuffer(of: Float16.self) { for i in $0.indices { $0[i] = Float16(generator.symmetricUnit()) } }
             default:
                 break // integer and bool inputs stay zero: valid as indices and flags
             }
@@ -196,19 +196,7 @@ struct BenchReport: Encodable {
     }
 }
 
-/// A small deterministic generator, so every bench run feeds the same inputs.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SeededRandom {
     /// Uniform in [-1, 1).
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) * 2 - 1 }
+    mutating func symmetricUnit() -> Double { Double(next() >> 11) / Double(1 << 53) * 2 - 1 }
 }

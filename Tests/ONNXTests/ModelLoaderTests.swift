@@ -302,7 +302,7 @@ final class ModelLoaderTests: XCTestCase {
     }
 
     func testRandomGarbageIsAnError() {
-        var generator = SplitMix64(seed: 0x5EE2)
+        var generator = SeededRandom(seed: 0x5EE2)
         for trial in 0..<300 {
             let length = Int(generator.next() % 600)
             let bytes = Data((0..<length).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
@@ -314,7 +314,7 @@ final class ModelLoaderTests: XCTestCase {
     /// Flipped bytes in a valid model: loading either succeeds or throws, and never traps.
     func testCorruptedModelsNeverCrash() {
         let model = smallModel()
-        var generator = SplitMix64(seed: 7)
+        var generator = SeededRandom(seed: 7)
         var refused = 0
         for _ in 0..<2000 {
             var corrupted = model
@@ -561,18 +561,5 @@ final class ModelLoaderTests: XCTestCase {
         let values = try XCTUnwrap(y).floats
         XCTAssertTrue(values[0].isNaN)
         XCTAssertEqual(Array(values[1...]), [.infinity, -.infinity, 3])
-    }
-}
-
-/// A small deterministic generator for reproducible random inputs.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -2,19 +2,11 @@ import Foundation
 import TensorRuntime
 import XCTest
 
-/// SplitMix64: a fixed-seed generator so every random shape and value is reproducible.
+/// A fixed-seed generator so every random shape and value is reproducible.
 struct ConvTestRandom {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var source: SeededRandom
+    init(seed: UInt64) { source = SeededRandom(seed: seed) }
+    mutating func next() -> UInt64 { source.next() }
 
     /// Uniform in [lower, upper].
     mutating func int(_ range: ClosedRange<Int>) -> Int {

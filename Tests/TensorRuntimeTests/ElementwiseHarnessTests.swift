@@ -68,17 +68,11 @@ enum ElementwiseHarness {
     }
 }
 
-/// SplitMix64: deterministic test data from a fixed seed.
+/// Deterministic test data from a fixed seed.
 struct ElementwiseRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var source: SeededRandom
+    init(seed: UInt64) { source = SeededRandom(seed: seed) }
+    mutating func next() -> UInt64 { source.next() }
 
     mutating func floats(_ count: Int, in range: ClosedRange<Float> = -3...3) -> [Float] {
         (0..<count).map { _ in Float.random(in: range, using: &self) }

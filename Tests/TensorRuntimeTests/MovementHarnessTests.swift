@@ -32,12 +32,12 @@ enum MovementHarness {
     static func int64s(_ values: [Int]) -> Tensor { Tensor(shape: [values.count], values: values.map { Int64($0) }) }
 
     static func random(_ shape: [Int], seed: UInt64) -> Tensor {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SeededRandom(seed: seed)
         return Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &generator) })
     }
 
     static func randomInt64(_ shape: [Int], seed: UInt64) -> Tensor {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SeededRandom(seed: seed)
         return Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in Int64.random(in: -1_000_000_000_000...1_000_000_000_000, using: &generator) })
     }
 
@@ -64,19 +64,6 @@ enum MovementHarness {
         } catch {
             XCTAssertTrue("\(error)".contains(fragment), "error '\(error)' does not mention '\(fragment)'", file: file, line: line)
         }
-    }
-}
-
-/// SplitMix64: reproducible random data for tests.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

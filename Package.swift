@@ -45,6 +45,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "AppTests", dependencies: ["App", "HTTPServer", "Media", "Store"]),
+        .testTarget(name: "CLITests", dependencies: ["ONNX", "TensorRuntime"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -490,6 +490,17 @@ def images():
             body=body_file("multipart-bad-min-confidence.txt",
                            multipart([("min_confidence", None, None, b"2"), ("image", "photo.jpg", "image/jpeg", jpeg)])),
             headers=FORM)
+    request("multipart-empty-boundary", m, "POST", "/detect", error(400, "bad_request"), 'boundary=""',
+            body="bodies/multipart-image.txt", headers={"Content-Type": 'multipart/form-data; boundary=""'})
+    request("multipart-part-headers-too-large", m, "POST", "/detect", error(431, "headers_too_large"),
+            "a part whose header block is over the 16 KiB header limit",
+            body=body_file("multipart-part-headers-too-large.txt",
+                           multipart([("image", "photo.jpg", "image/jpeg; x=" + "p" * (MAX_HEADER_BYTES + 10), jpeg)])),
+            headers=FORM)
+    request("multipart-hostile-filename", m, "POST", "/faces", success(),
+            "a valid photo whose filename climbs to /etc/passwd: the name is never used as a path",
+            body=body_file("multipart-hostile-filename.txt", multipart([("image", "../../../../etc/passwd", "image/jpeg", jpeg)])),
+            headers=FORM)
     request("urlencoded-form", m, "POST", "/detect", error(400, "invalid_image"),
             "an url-encoded form: its fields are parameters, and the body is the upload (curl labels raw uploads so)",
             body=body_file("urlencoded.txt", b"image=not-an-upload&min_confidence=0.5"),
@@ -517,6 +528,8 @@ def parameters(jpeg_path):
            ("model-wrong-task", "/detect?model=mtcnn", "a faces model asked to detect objects")]
     for case_id, path, note in bad:
         request(case_id, c, "POST", path, error(400, "invalid_parameter"), note, body=jpeg_path, headers=as_jpeg)
+    request("query-bad-percent-escape", c, "POST", "/detect?min_confidence=%zz", error(400, "bad_request"),
+            "a malformed percent-escape in the query", body=jpeg_path, headers=as_jpeg)
     request("model-unknown", c, "POST", "/detect?model=no-such-model", error(404, "model_not_found"), "an unknown model",
             body=jpeg_path, headers=as_jpeg)
     request("model-path-traversal", c, "POST", "/faces?model=..%2F..%2Fetc%2Fpasswd", error(404, "model_not_found"),

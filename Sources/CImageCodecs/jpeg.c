@@ -89,6 +89,12 @@ int seer_jpeg_read_header(seer_jpeg_decoder *decoder, seer_jpeg_header *header) 
         return 1;
     }
     if (setjmp(decoder->jump)) {
+        if (decoder->cinfo.err->msg_code == JERR_IMAGE_TOO_BIG) {
+            // The frame header was read: report the size it claims, beyond JPEG_MAX_DIMENSION.
+            header->width = decoder->cinfo.image_width;
+            header->height = decoder->cinfo.image_height;
+            return 2;
+        }
         return 1;
     }
     jpeg_mem_src(&decoder->cinfo, decoder->data, (unsigned long)decoder->size);

@@ -65,6 +65,9 @@ seer_png_decoder *seer_png_decoder_create(const uint8_t *data, size_t size) {
         return NULL;
     }
     png_set_read_fn(decoder->png, decoder, read_from_memory);
+    // libpng refuses widths or heights over 1000000 by default, before the caller sees the header;
+    // allow the format's maximum so that the caller's pixel limit decides (and names the size).
+    png_set_user_limits(decoder->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
     return decoder;
 }
 

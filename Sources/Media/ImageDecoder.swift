@@ -73,7 +73,7 @@ public enum ImageDecoder {
             let bytes = raw.bindMemory(to: UInt8.self)
             if format == .jpeg {
                 return try withJPEGDecoder(bytes, maxScans: 1) { decoder in
-                    try jpegInfo(decoder, data: data)
+                    try jpegInfo(decoder, data: data, maxPixels: jpegMaxDimension * jpegMaxDimension)
                 }
             }
             return try withPNGDecoder(bytes) { decoder in try pngInfo(decoder) }
@@ -127,9 +127,16 @@ public enum ImageDecoder {
         .invalidImage("JPEG: " + String(cString: seer_jpeg_error_message(decoder)))
     }
 
-    private static func jpegInfo(_ decoder: OpaquePointer, data: Data) throws -> ImageInfo {
+    /// libjpeg's largest width or height (`JPEG_MAX_DIMENSION`).
+    static let jpegMaxDimension = 65500
+
+    private static func jpegInfo(_ decoder: OpaquePointer, data: Data, maxPixels: Int) throws -> ImageInfo {
         var header = seer_jpeg_header()
-        guard seer_jpeg_read_header(decoder, &header) == 0 else { throw jpegFailure(decoder) }
+        switch seer_jpeg_read_header(decoder, &header) {
+        case 0: break
+        case 2: throw ImageError.tooLarge(width: Int(header.width), height: Int(header.height), maxPixels: maxPixels)
+        default: throw jpegFailure(decoder)
+        }
         let orientation = ExifReader.orientation(inJPEG: data).flatMap(ExifOrientation.init(rawValue:)) ?? .identity
         return ImageInfo(format: .jpeg, storedWidth: Int(header.width), storedHeight: Int(header.height),
                          orientation: orientation, hasAlpha: false)
@@ -138,7 +145,7 @@ public enum ImageDecoder {
     static func decodeJPEG(_ data: Data, options: ImageDecodingOptions) throws -> DecodedImage {
         let (info, stored) = try data.withUnsafeBytes { raw -> (ImageInfo, RGBImage) in
             try withJPEGDecoder(raw.bindMemory(to: UInt8.self), maxScans: options.maxJPEGScans) { decoder in
-                let info = try jpegInfo(decoder, data: data)
+                let info = try jpegInfo(decoder, data: data, maxPixels: min(options.maxPixels, jpegMaxDimension * jpegMaxDimension))
                 try checkPixelLimit(width: info.storedWidth, height: info.storedHeight, options: options)
                 let count = info.storedWidth * info.storedHeight * 3
                 guard let pixels = filledBuffer(count: count, { seer_jpeg_decode_rgb(decoder, $0, count) == 0 }) else {

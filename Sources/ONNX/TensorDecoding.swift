@@ -148,7 +148,8 @@ extension TensorProto {
 
     /// The bytes of a tensor stored in a file beside the model (`data_location: EXTERNAL`).
     /// Only regular files inside `directory` are read: absolute paths, `..` and symlinks
-    /// that lead outside it are refused.
+    /// that lead outside it are refused. Messages name the location as given, never the
+    /// folder's absolute path (a server must not reveal its layout to uploaders).
     private func readExternalData(directory: URL?, byteCount: Int) throws -> Data {
         func fail(_ reason: String) -> ONNXError { .externalData(tensor: displayName, reason: reason) }
         var entries: [String: String] = [:]
@@ -177,10 +178,10 @@ extension TensorProto {
         }
         let candidate = (base as NSString).appendingPathComponent(location)
         guard let resolved = canonicalPath(candidate) else {
-            throw fail("file '\(location)' does not exist in '\(base)'")
+            throw fail("file '\(location)' does not exist in the model's folder")
         }
         guard resolved.hasPrefix(base.hasSuffix("/") ? base : base + "/") else {
-            throw fail("location '\(location)' resolves to '\(resolved)', outside the model's folder")
+            throw fail("location '\(location)' resolves outside the model's folder")
         }
         var status = stat()
         guard stat(resolved, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {

@@ -28,7 +28,9 @@ typedef struct seer_jpeg_decoder seer_jpeg_decoder;
 /// Returns NULL only when out of memory.
 seer_jpeg_decoder *seer_jpeg_decoder_create(const uint8_t *data, size_t size, int32_t max_scans);
 
-/// Reads the markers up to the first scan. No pixel memory is allocated.
+/// Reads the markers up to the first scan. No pixel memory is allocated. Returns 0 on success,
+/// 1 on failure (see the message), 2 when the frame claims a width or height over libjpeg's
+/// 65500 (only `width` and `height` are set).
 int seer_jpeg_read_header(seer_jpeg_decoder *decoder, seer_jpeg_header *header);
 
 /// Decodes to 8-bit RGB, row-major interleaved, into `rgb` (capacity >= width * height * 3).

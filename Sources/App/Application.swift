@@ -13,6 +13,8 @@ public final class Application: @unchecked Sendable {
     let pool: WorkerPool<Worker>
     let metrics = Metrics()
     let openAPI: Data?
+    /// Where operational messages go (standard error for `seer serve`), one line per call.
+    let diagnostics: @Sendable (String) -> Void
     /// Serialises model registration, activation and deletion.
     let modelMutation = NSLock()
     private var server: HTTPServer?
@@ -21,8 +23,11 @@ public final class Application: @unchecked Sendable {
 
     /// Opens (or creates) the database, registers the bundled models and prepares the
     /// workers. Models compile in the background after `start`; /readyz says when they are done.
-    public init(configuration: ServiceConfiguration) throws {
+    /// `diagnostics` receives operational messages (model load failures, request-log write failures).
+    public init(configuration: ServiceConfiguration,
+                diagnostics: @escaping @Sendable (String) -> Void = { Application.writeToStandardError($0) }) throws {
         self.configuration = configuration
+        self.diagnostics = diagnostics
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: configuration.databasePath.deletingLastPathComponent(), withIntermediateDirectories: true)
         try fileManager.createDirectory(at: configuration.temporaryDirectory, withIntermediateDirectories: true)
@@ -33,6 +38,7 @@ public final class Application: @unchecked Sendable {
         var logOptions = RequestLog.Options()
         logOptions.maxRows = configuration.requestLogMaxRows
         logOptions.maxAge = configuration.requestLogMaxAgeDays * 86_400
+        logOptions.onHealthChange = Application.reportRequestLogHealth(databasePath: configuration.databasePath.path, to: diagnostics)
         requestLog = try RequestLog(path: configuration.databasePath.path, options: logOptions)
         pool = WorkerPool(workers: (0..<max(1, configuration.workers)).map { _ in Worker(threads: configuration.threadsPerWorker) },
                           capacity: configuration.queueCapacity)
@@ -58,7 +64,7 @@ public final class Application: @unchecked Sendable {
         DispatchQueue.global(qos: .userInitiated).async { [self] in
             let failures = catalog.loadActiveModels()
             for (name, reason) in failures.sorted(by: { $0.key < $1.key }) {
-                FileHandle.standardError.write(Data("seer: model '\(name)' failed to load: \(reason)\n".utf8))
+                diagnostics("seer: model '\(name)' failed to load: \(reason)")
             }
             loading.leave()
         }
@@ -204,6 +210,24 @@ public final class Application: @unchecked Sendable {
     }
 
     // MARK: Request log
+
+    public static func writeToStandardError(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+
+    /// One line when request-log writes start failing and one when they work again.
+    static func reportRequestLogHealth(databasePath: String, to diagnostics: @escaping @Sendable (String) -> Void)
+        -> @Sendable (RequestLogHealthEvent) -> Void {
+        return { event in
+            switch event {
+            case .failing(let error):
+                diagnostics("seer: request log: writing to '\(databasePath)' failed: \(error); requests are still served, "
+                    + "their log rows are dropped and counted in /metrics (seer_request_log_dropped_rows_total, seer_request_log_healthy 0)")
+            case let .recovered(failedWrites, droppedRows):
+                diagnostics("seer: request log: writing to '\(databasePath)' works again after \(failedWrites) failed writes; \(droppedRows) rows were dropped")
+            }
+        }
+    }
 
     func log(_ record: HTTPRequestRecord) {
         if record.handlerDuration == nil { metrics.requestRejected(status: record.status) }

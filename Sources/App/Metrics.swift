@@ -54,6 +54,10 @@ public final class Metrics: @unchecked Sendable {
         public var modelsLoaded: Int
         public var requestLogFailedWrites: Int
         public var requestLogDroppedRows: Int
+        public var requestLogWrittenRows: Int
+        public var requestLogPendingRows: Int
+        /// False from a failed request-log write until the next successful one.
+        public var requestLogHealthy: Bool
     }
 
     public func render(_ gauges: Gauges) -> String {
@@ -74,6 +78,11 @@ public final class Metrics: @unchecked Sendable {
             out += "seer_request_log_failed_writes_total \(gauges.requestLogFailedWrites)\n"
             out += "# HELP seer_request_log_dropped_rows_total Request-log rows lost to write failures.\n# TYPE seer_request_log_dropped_rows_total counter\n"
             out += "seer_request_log_dropped_rows_total \(gauges.requestLogDroppedRows)\n"
+            out += "# HELP seer_request_log_written_rows_total Request-log rows committed to the database.\n# TYPE seer_request_log_written_rows_total counter\n"
+            out += "seer_request_log_written_rows_total \(gauges.requestLogWrittenRows)\n"
+            out += gauge("seer_request_log_pending_rows", "Request-log rows waiting for the writer.", gauges.requestLogPendingRows)
+            out += gauge("seer_request_log_healthy", "1 while request-log writes succeed, 0 from a failed write until the next success.",
+                         gauges.requestLogHealthy ? 1 : 0)
             return out
         }
     }

@@ -22,7 +22,10 @@ extension Application {
         let text = metrics.render(Metrics.Gauges(queueDepth: pool.queueDepth, workers: pool.workerCount,
                                                  modelsLoaded: catalog.loadedModels.count,
                                                  requestLogFailedWrites: Int(statistics.failedWrites),
-                                                 requestLogDroppedRows: Int(statistics.droppedRows)))
+                                                 requestLogDroppedRows: Int(statistics.droppedRows),
+                                                 requestLogWrittenRows: Int(statistics.writtenRows),
+                                                 requestLogPendingRows: statistics.pendingRows,
+                                                 requestLogHealthy: statistics.isHealthy))
         return Response.text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 

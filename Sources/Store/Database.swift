@@ -27,7 +27,16 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable, Equatable {
 ///
 /// A `Database` is not safe to use from several threads at once: owners serialise access
 /// (`ModelRegistry` with a lock, `RequestLog` with its writer queue).
+///
+/// Connections use SQLite's `unix-excl` VFS: the WAL index lives in this process's heap instead of
+/// a memory-mapped `-shm` file, so a `-shm` that cannot be backed (disk full, read-only, truncated by
+/// someone else) can never raise SIGBUS. The price: while this process has the file open for
+/// writing, other processes cannot open it ("database is locked"); connections of this process
+/// share it as usual.
 public final class Database {
+    /// The VFS every connection opens the file with (see above).
+    public static let vfsName = "unix-excl"
+
     public enum Mode: Sendable {
         /// Read and write; the file and its parent folder are created when missing.
         case readWrite
@@ -61,7 +70,7 @@ public final class Database {
         var flags = SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_EXRESCODE
         flags |= options.mode == .readWrite ? (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) : SQLITE_OPEN_READONLY
         var connection: OpaquePointer?
-        let status = sqlite3_open_v2(path, &connection, flags, nil)
+        let status = sqlite3_open_v2(path, &connection, flags, Database.vfsName)
         guard status == SQLITE_OK, let connection else {
             let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(status))
             sqlite3_close_v2(connection)
@@ -70,10 +79,17 @@ public final class Database {
         handle = connection
         sqlite3_extended_result_codes(connection, 1)
         sqlite3_busy_timeout(connection, options.busyTimeoutMilliseconds)
-        try execute("PRAGMA foreign_keys = ON")
-        if options.walJournal && options.mode == .readWrite {
-            try execute("PRAGMA journal_mode = WAL")
-            try execute("PRAGMA synchronous = NORMAL")
+        do {
+            try execute("PRAGMA foreign_keys = ON")
+            if options.walJournal && options.mode == .readWrite {
+                try execute("PRAGMA journal_mode = WAL")
+                try execute("PRAGMA synchronous = NORMAL")
+            }
+        } catch let error as SQLiteError where error.primaryCode == SQLITE_BUSY {
+            close()
+            throw SQLiteError(code: error.code,
+                              message: "database '\(path)' is in use by another process (a running Seer holds its database exclusively): \(error.message)",
+                              sql: error.sql)
         }
     }
 

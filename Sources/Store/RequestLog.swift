@@ -52,6 +52,16 @@ public struct RequestLogStatistics: Sendable, Equatable {
     public var pendingRows: Int
     /// The most recent write failure's message.
     public var lastError: String?
+    /// False from a failed write until the next successful one.
+    public var isHealthy: Bool
+}
+
+/// The log's writes started failing (first failure of an episode) or work again (first success after one).
+public enum RequestLogHealthEvent: Sendable, Equatable {
+    /// `error` is the failing write's message; later failures of the same episode are only counted.
+    case failing(error: String)
+    /// `failedWrites` and `droppedRows` count what the episode that just ended lost.
+    case recovered(failedWrites: UInt64, droppedRows: UInt64)
 }
 
 /// The request log: one row per request, written by one background writer.
@@ -59,7 +69,8 @@ public struct RequestLogStatistics: Sendable, Equatable {
 /// `append` only enqueues (never blocks on the database). The writer is a serial queue that writes
 /// the pending rows in one transaction when `batchSize` rows are waiting or `flushInterval` after the
 /// first pending row, and applies retention every `retentionInterval`. Write failures (disk full,
-/// read-only file, ...) never reach callers: they are counted in `statistics`.
+/// read-only file, ...) never reach callers: they are counted in `statistics`, and `onHealthChange`
+/// hears once when writes start failing and once when they work again.
 public final class RequestLog: @unchecked Sendable {
     public struct Options: Sendable {
         public var batchSize: Int
@@ -72,16 +83,19 @@ public final class RequestLog: @unchecked Sendable {
         public var retentionInterval: TimeInterval
         /// Appends beyond this many unwritten rows are dropped (bounds memory if the disk stalls).
         public var maxPendingRows: Int
+        /// Called on the writer queue at the start and at the end of each write-failure episode.
+        public var onHealthChange: (@Sendable (RequestLogHealthEvent) -> Void)?
 
         public init(batchSize: Int = 256, flushInterval: TimeInterval = 0.05, maxRows: Int? = 1_000_000,
                     maxAge: TimeInterval? = 30 * 24 * 3600, retentionInterval: TimeInterval = 60,
-                    maxPendingRows: Int = 100_000) {
+                    maxPendingRows: Int = 100_000, onHealthChange: (@Sendable (RequestLogHealthEvent) -> Void)? = nil) {
             self.batchSize = max(1, batchSize)
             self.flushInterval = max(0, flushInterval)
             self.maxRows = maxRows
             self.maxAge = maxAge
             self.retentionInterval = max(0, retentionInterval)
             self.maxPendingRows = max(1, maxPendingRows)
+            self.onHealthChange = onHealthChange
         }
     }
 
@@ -95,10 +109,12 @@ public final class RequestLog: @unchecked Sendable {
     private var timerScheduled = false
     private var closed = false
     private var stats = RequestLogStatistics(writtenRows: 0, droppedRows: 0, failedWrites: 0, prunedRows: 0,
-                                             pendingRows: 0, lastError: nil)
+                                             pendingRows: 0, lastError: nil, isHealthy: true)
 
     // Touched only on `queue`.
     private var lastRetention = Date.distantPast
+    /// Counters when the current failure episode began (nil while writes work).
+    private var episodeStart: (failedWrites: UInt64, droppedRows: UInt64)?
 
     /// Uses `database` (owned from now on: only the writer queue touches it); applies migrations.
     public init(database: Database, options: Options = Options()) throws {
@@ -217,12 +233,9 @@ public final class RequestLog: @unchecked Sendable {
                 }
             }
             record { $0.writtenRows += UInt64(batch.count) }
+            writeSucceeded()
         } catch {
-            record {
-                $0.failedWrites += 1
-                $0.droppedRows += UInt64(batch.count)
-                $0.lastError = String(describing: error)
-            }
+            writeFailed(error, droppedRows: UInt64(batch.count))
         }
     }
 
@@ -246,18 +259,45 @@ public final class RequestLog: @unchecked Sendable {
                 return deleted
             }
             record { $0.prunedRows += UInt64(deleted) }
+            writeSucceeded()
         } catch {
-            record {
-                $0.failedWrites += 1
-                $0.lastError = String(describing: error)
-            }
+            writeFailed(error, droppedRows: 0)
         }
     }
 
-    private func record(_ update: (inout RequestLogStatistics) -> Void) {
+    /// Counts a failed batch or retention pass; the first failure of an episode is announced.
+    private func writeFailed(_ error: Error, droppedRows: UInt64) {
+        let message = String(describing: error)
+        let before = record { statistics -> (failedWrites: UInt64, droppedRows: UInt64) in
+            let before = (statistics.failedWrites, statistics.droppedRows)
+            statistics.failedWrites += 1
+            statistics.droppedRows += droppedRows
+            statistics.lastError = message
+            statistics.isHealthy = false
+            return before
+        }
+        guard episodeStart == nil else { return }
+        episodeStart = before
+        options.onHealthChange?(.failing(error: message))
+    }
+
+    /// Ends a failure episode, if one is running, and announces what it lost.
+    private func writeSucceeded() {
+        guard let start = episodeStart else { return }
+        episodeStart = nil
+        let now = record { statistics -> (failedWrites: UInt64, droppedRows: UInt64) in
+            statistics.isHealthy = true
+            return (statistics.failedWrites, statistics.droppedRows)
+        }
+        options.onHealthChange?(.recovered(failedWrites: now.failedWrites - start.failedWrites,
+                                           droppedRows: now.droppedRows - start.droppedRows))
+    }
+
+    @discardableResult
+    private func record<T>(_ update: (inout RequestLogStatistics) -> T) -> T {
         lock.lock()
-        update(&stats)
-        lock.unlock()
+        defer { lock.unlock() }
+        return update(&stats)
     }
 
     // MARK: Rows

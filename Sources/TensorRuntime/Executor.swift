@@ -51,6 +51,12 @@ public final class ExecutionPlan: @unchecked Sendable {
                     copy.storage.pointer.copyMemory(from: value.storage.pointer, byteCount: value.byteCount)
                     constantValues[name] = copy
                 }
+            } else if let specializable = kernel as? ConstantSpecializable {
+                let constants = node.inputs.map { $0.isEmpty ? nil : constantValues[$0] }
+                let (specialized, absorbed) = try ExecutionPlan.specialize(specializable, node: node, constants: constants)
+                var reading = node
+                for index in absorbed where index < reading.inputs.count { reading.inputs[index] = "" }
+                remaining.append((reading, specialized))
             } else {
                 remaining.append((node, kernel))
             }
@@ -114,6 +120,19 @@ public final class ExecutionPlan: @unchecked Sendable {
 
     /// Number of nodes left to run per inference after folding.
     public var stepCount: Int { steps.count }
+
+    /// Specializes a kernel to its constant inputs, naming the node if they are invalid.
+    static func specialize(_ kernel: ConstantSpecializable, node: Node,
+                           constants: [Tensor?]) throws -> (kernel: Kernel, absorbed: Set<Int>) {
+        do {
+            return try kernel.specialized(constants: constants)
+        } catch let error as KernelError {
+            switch error {
+            case let .unsupported(reason), let .invalid(reason):
+                throw RuntimeError.invalidNode(node: node.name, op: node.kind.rawValue, reason: reason)
+            }
+        }
+    }
 
     /// Runs one kernel and turns its failures into errors naming the node.
     static func run(_ kernel: Kernel, node: Node, inputs: [Tensor?], context: KernelContext) throws -> [Tensor] {

@@ -107,16 +107,26 @@ public enum BLAS {
             self.rows = rows
             self.depth = depth
             isPacked = BLAS.hasPackedKernel
-            let rowMajor = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows * depth))
-            for row in 0..<rows {
-                for d in 0..<depth { rowMajor[row * depth + d] = transposed ? a[d * lda + row] : a[row * lda + d] }
+            guard isPacked || transposed else {
+                storage = .allocate(capacity: max(1, rows * depth))
+                for row in 0..<rows { (storage + row * depth).update(from: a + row * lda, count: depth) }
+                return
+            }
+            // A transposed source is first copied row-major; a row-major one is packed where it lies.
+            var source = a, stride = lda
+            var rowMajor: UnsafeMutablePointer<Float>?
+            if transposed {
+                let copy = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows * depth))
+                for row in 0..<rows { for d in 0..<depth { copy[row * depth + d] = a[d * lda + row] } }
+                rowMajor = copy
+                (source, stride) = (UnsafePointer(copy), depth)
             }
             if isPacked {
                 storage = .allocate(capacity: max(1, Int(seer_packed_a_floats(Int32(rows), Int32(depth)))))
-                seer_pack_a(rowMajor, Int32(depth), Int32(rows), Int32(depth), storage)
-                rowMajor.deallocate()
+                seer_pack_a(source, Int32(stride), Int32(rows), Int32(depth), storage)
+                rowMajor?.deallocate()
             } else {
-                storage = rowMajor
+                storage = rowMajor!
             }
         }
 

@@ -38,6 +38,7 @@ public final class ExecutionPlan: @unchecked Sendable {
         var constantValues = graph.initializers
         for input in graph.inputs { constantValues[input.name] = nil } // an input overrides a default initializer
         var remaining: [(Node, Kernel)] = []
+        var absorbedNames: Set<String> = []
         let foldingContext = KernelContext(options: ExecutionOptions(threads: 1))
         let graphOutputNames = Set(graph.outputs.map(\.name))
         for (node, kernel) in zip(graph.nodes, kernels) {
@@ -55,7 +56,10 @@ public final class ExecutionPlan: @unchecked Sendable {
                 let constants = node.inputs.map { $0.isEmpty ? nil : constantValues[$0] }
                 let (specialized, absorbed) = try ExecutionPlan.specialize(specializable, node: node, constants: constants)
                 var reading = node
-                for index in absorbed where index < reading.inputs.count { reading.inputs[index] = "" }
+                for index in absorbed where index < reading.inputs.count {
+                    absorbedNames.insert(reading.inputs[index])
+                    reading.inputs[index] = ""
+                }
                 remaining.append((reading, specialized))
             } else {
                 remaining.append((node, kernel))
@@ -104,6 +108,8 @@ public final class ExecutionPlan: @unchecked Sendable {
             }
         }
 
+        // Weights a kernel absorbed (packed) and nothing else reads are not kept twice.
+        for name in absorbedNames where slotOfName[name] == nil { graph.initializers[name] = nil }
         self.graph = graph
         self.steps = remaining.enumerated().map { index, pair in
             Step(node: pair.0, kernel: pair.1,

@@ -24,7 +24,9 @@ let package = Package(
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
 
         // The data's road: runtime, model files, media, vision pipelines, storage, HTTP, app.
-        .target(name: "TensorRuntime", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
+        // The packed GEMM micro-kernel (AVX2/FMA per function, chosen at run time).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "TensorRuntime", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: fastMath),
         .target(name: "ONNX", dependencies: ["TensorRuntime"], swiftSettings: fastMath),
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
         .target(name: "CVideoIO", dependencies: ["CFFmpeg"]),

@@ -38,6 +38,7 @@ public final class ExecutionPlan: @unchecked Sendable {
         var constantValues = graph.initializers
         for input in graph.inputs { constantValues[input.name] = nil } // an input overrides a default initializer
         var remaining: [(Node, Kernel)] = []
+        var absorbedNames: Set<String> = []
         let foldingContext = KernelContext(options: ExecutionOptions(threads: 1))
         let graphOutputNames = Set(graph.outputs.map(\.name))
         for (node, kernel) in zip(graph.nodes, kernels) {
@@ -51,6 +52,15 @@ public final class ExecutionPlan: @unchecked Sendable {
                     copy.storage.pointer.copyMemory(from: value.storage.pointer, byteCount: value.byteCount)
                     constantValues[name] = copy
                 }
+            } else if let specializable = kernel as? ConstantSpecializable {
+                let constants = node.inputs.map { $0.isEmpty ? nil : constantValues[$0] }
+                let (specialized, absorbed) = try ExecutionPlan.specialize(specializable, node: node, constants: constants)
+                var reading = node
+                for index in absorbed where index < reading.inputs.count {
+                    absorbedNames.insert(reading.inputs[index])
+                    reading.inputs[index] = ""
+                }
+                remaining.append((reading, specialized))
             } else {
                 remaining.append((node, kernel))
             }
@@ -98,6 +108,8 @@ public final class ExecutionPlan: @unchecked Sendable {
             }
         }
 
+        // Weights a kernel absorbed (packed) and nothing else reads are not kept twice.
+        for name in absorbedNames where slotOfName[name] == nil { graph.initializers[name] = nil }
         self.graph = graph
         self.steps = remaining.enumerated().map { index, pair in
             Step(node: pair.0, kernel: pair.1,
@@ -114,6 +126,19 @@ public final class ExecutionPlan: @unchecked Sendable {
 
     /// Number of nodes left to run per inference after folding.
     public var stepCount: Int { steps.count }
+
+    /// Specializes a kernel to its constant inputs, naming the node if they are invalid.
+    static func specialize(_ kernel: ConstantSpecializable, node: Node,
+                           constants: [Tensor?]) throws -> (kernel: Kernel, absorbed: Set<Int>) {
+        do {
+            return try kernel.specialized(constants: constants)
+        } catch let error as KernelError {
+            switch error {
+            case let .unsupported(reason), let .invalid(reason):
+                throw RuntimeError.invalidNode(node: node.name, op: node.kind.rawValue, reason: reason)
+            }
+        }
+    }
 
     /// Runs one kernel and turns its failures into errors naming the node.
     static func run(_ kernel: Kernel, node: Node, inputs: [Tensor?], context: KernelContext) throws -> [Tensor] {

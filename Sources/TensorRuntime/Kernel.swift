@@ -18,6 +18,14 @@ public protocol Kernel: Sendable {
     func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor]
 }
 
+/// A kernel that can do part of its work once, at load, when some of its inputs are constants
+/// of the plan (e.g. pack a convolution's weights for the GEMM).
+protocol ConstantSpecializable: Kernel {
+    /// A kernel for the same node given its constant inputs (nil where an input is computed at run time),
+    /// and the indices of the inputs it has absorbed: the plan passes nil for those and need not keep them.
+    func specialized(constants: [Tensor?]) throws -> (kernel: Kernel, absorbed: Set<Int>)
+}
+
 /// How one executor runs: pinned by the caller, never read from globals.
 public struct ExecutionOptions: Sendable, Equatable {
     /// Threads for the runtime's own intra-op parallel loops. OpenBLAS's thread
@@ -69,6 +77,7 @@ public final class KernelContext {
     public let options: ExecutionOptions
     let pool = BufferPool()
     private var scratchStorage: TensorStorage?
+    private var packingStorage: TensorStorage?
 
     public init(options: ExecutionOptions) { self.options = options }
 
@@ -93,6 +102,17 @@ public final class KernelContext {
         }
         let storage = TensorStorage(byteCount: byteCount)
         scratchStorage = storage
+        return storage.pointer.assumingMemoryBound(to: Float.self)
+    }
+
+    /// Scratch floats for the packed GEMM's blocks of B, separate from `scratch` (which may hold its input).
+    func packingScratch(floats count: Int) -> UnsafeMutablePointer<Float> {
+        let byteCount = count * MemoryLayout<Float>.stride
+        if let storage = packingStorage, storage.byteCount >= byteCount {
+            return storage.pointer.assumingMemoryBound(to: Float.self)
+        }
+        let storage = TensorStorage(byteCount: byteCount)
+        packingStorage = storage
         return storage.pointer.assumingMemoryBound(to: Float.self)
     }
 

@@ -214,6 +214,23 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    func testWideLayersUseWeightsPackedAtLoad() throws {
+        // >= 64 output channels per group: on AVX2/FMA CPUs the plan packs W once (BLAS.prefersPacked) and
+        // the packed kernel runs with bias and ReLU fused; 70 and 65 rows leave partial 6-row panels,
+        // 7x9 and 3x3 outputs partial 16-column panels, 3x3 taps over 48 channels two depth blocks.
+        var rng = ConvTestRandom(seed: 10)
+        for (group, groupChannels, groupOutChannels, kernel, stride) in [(1, 48, 70, 3, 1), (2, 5, 65, 1, 1), (1, 9, 64, 3, 2)] {
+            var c = Case()
+            c.group = group; c.groupChannels = groupChannels; c.groupOutChannels = groupOutChannels
+            c.input = [7 * stride, 9 * stride]; c.kernel = [kernel, kernel]; c.strides = [stride, stride]
+            c.dilations = [1, 1]; c.padBegin = [kernel / 2, kernel / 2]; c.padEnd = [kernel / 2, kernel / 2]
+            for activation: Activation? in [nil, .relu, .sigmoid] {
+                try check(c, rng: &rng, activation: activation)
+            }
+            try check(c, rng: &rng, threads: 2, activation: .relu)
+        }
+    }
+
     func testTwoThreadsMatchTheReference() throws {
         var rng = ConvTestRandom(seed: 9)
         for _ in 0..<10 { try check(.random(&rng, rank: 2), rng: &rng, threads: 2) }

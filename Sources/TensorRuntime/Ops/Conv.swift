@@ -155,10 +155,13 @@ struct WindowGeometry {
 /// Floats per im2col / col2im tile: the unfolded tile stays in a 1 MiB L2 while GEMM reads it.
 private let im2colTileFloats = 1 << 17
 
-struct ConvKernel: Kernel {
+struct ConvKernel: ConstantSpecializable {
     let window: WindowAttributes
     let group: Int
     let activation: Activation?
+    /// Per group, the constant weights packed for `BLAS.sgemm(packed:)` at load (the plan then drops W),
+    /// and W's shape; nil when W is read at run time.
+    private(set) var packedWeights: (shape: [Int], groups: [BLAS.PackedMatrix])?
 
     init(_ node: Node) throws {
         window = try WindowAttributes(node.attributes)
@@ -170,10 +173,27 @@ struct ConvKernel: Kernel {
         }
     }
 
+    /// Packs constant float weights per group where `BLAS.prefersPacked` says so; depthwise
+    /// convolutions (which run without GEMM) keep W as it is.
+    func specialized(constants: [Tensor?]) throws -> (kernel: Kernel, absorbed: Set<Int>) {
+        guard constants.count >= 2, let w = constants[1], w.dataType == .float32, w.rank >= 3, w.count > 0,
+              w.shape[0] % group == 0, !(w.shape[1] == 1 && w.shape[0] == group),
+              BLAS.prefersPacked(rows: w.shape[0] / group) else { return (self, []) }
+        let groupOutChannels = w.shape[0] / group
+        let depth = w.count / w.shape[0]
+        var kernel = self
+        kernel.packedWeights = (w.shape, (0..<group).map { g in
+            BLAS.PackedMatrix(w.pointer(Float.self) + g * groupOutChannels * depth,
+                              rows: groupOutChannels, depth: depth, lda: depth)
+        })
+        return (kernel, [1])
+    }
+
     func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor] {
-        guard inputs.count >= 2, let x = inputs[0], let w = inputs[1] else {
+        guard inputs.count >= 2, let x = inputs[0], let weightShape = inputs[1]?.shape ?? packedWeights?.shape else {
             throw KernelError.invalid("Conv needs inputs X and W")
         }
+        let w = inputs[1]
         let bias = inputs.count > 2 ? inputs[2] : nil
         for (name, tensor) in [("X", x), ("W", w), ("B", bias)] {
             if let tensor, tensor.dataType != .float32 {
@@ -183,22 +203,23 @@ struct ConvKernel: Kernel {
         guard x.rank >= 3, x.rank <= 5 else {
             throw KernelError.unsupported("Conv input X of shape \(x.shape): only 1-D, 2-D and 3-D convolutions")
         }
-        guard w.rank == x.rank else {
-            throw KernelError.invalid("W shape \(w.shape) must have the rank of X \(x.shape)")
+        guard weightShape.count == x.rank else {
+            throw KernelError.invalid("W shape \(weightShape) must have the rank of X \(x.shape)")
         }
-        let batch = x.shape[0], channels = x.shape[1], outChannels = w.shape[0]
-        guard channels % group == 0, outChannels % group == 0, w.shape[1] * group == channels else {
-            throw KernelError.invalid("X channels \(channels), W shape \(w.shape) and group \(group) do not agree")
+        let batch = x.shape[0], channels = x.shape[1], outChannels = weightShape[0]
+        guard channels % group == 0, outChannels % group == 0, weightShape[1] * group == channels else {
+            throw KernelError.invalid("X channels \(channels), W shape \(weightShape) and group \(group) do not agree")
         }
         if let bias, bias.count != outChannels {
             throw KernelError.invalid("B has \(bias.count) values, W has \(outChannels) output channels")
         }
-        let geometry = try window.geometry(input: Array(x.shape[2...]), kernel: Array(w.shape[2...]))
+        let geometry = try window.geometry(input: Array(x.shape[2...]), kernel: Array(weightShape[2...]))
         let y = context.allocate(.float32, [batch, outChannels] + geometry.outputSpatial)
         if y.count == 0 { return [y] }
-        let problem = ConvProblem(x: x.pointer(Float.self), w: w.pointer(Float.self), bias: bias?.pointer(Float.self),
+        let problem = ConvProblem(x: x.pointer(Float.self), w: w?.pointer(Float.self), bias: bias?.pointer(Float.self),
                                   y: y.pointer(Float.self), batch: batch, channels: channels, outChannels: outChannels,
-                                  group: group, geometry: geometry, activation: activation)
+                                  group: group, geometry: geometry, activation: activation,
+                                  packedWeights: w == nil ? packedWeights?.groups : nil)
         if group == channels && outChannels == channels {
             problem.runDepthwise(context: context)
         } else {
@@ -211,18 +232,21 @@ struct ConvKernel: Kernel {
 /// One Conv call's pointers and sizes.
 private struct ConvProblem {
     let x: UnsafePointer<Float>
-    let w: UnsafePointer<Float>
+    /// The weights as W's layout, or nil when `packedWeights` holds them.
+    let w: UnsafePointer<Float>?
     let bias: UnsafePointer<Float>?
     let y: UnsafeMutablePointer<Float>
     let batch: Int, channels: Int, outChannels: Int, group: Int
     let geometry: WindowGeometry
     let activation: Activation?
+    let packedWeights: [BLAS.PackedMatrix]?
 
-    init(x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>?,
+    init(x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>?, bias: UnsafeMutablePointer<Float>?,
          y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, outChannels: Int, group: Int,
-         geometry: WindowGeometry, activation: Activation?) {
+         geometry: WindowGeometry, activation: Activation?, packedWeights: [BLAS.PackedMatrix]?) {
+        self.packedWeights = packedWeights
         self.x = UnsafePointer(x)
-        self.w = UnsafePointer(w)
+        self.w = w.map { UnsafePointer($0) }
         self.bias = bias.map { UnsafePointer($0) }
         self.y = y
         self.batch = batch
@@ -249,15 +273,13 @@ private struct ConvProblem {
         let columnRanges = geometry.validOutputColumns()
         for item in 0..<batch {
             for g in 0..<group {
-                let weights = w + g * groupOutChannels * depth
+                let weights = w.map { $0 + g * groupOutChannels * depth }
                 let input = x + (item * channels + g * groupChannels) * inputCount
                 let output = y + (item * outChannels + g * groupOutChannels) * outputCount
                 let groupBias = bias.map { $0 + g * groupOutChannels }
                 guard let col else {
-                    BLAS.sgemm(m: groupOutChannels, n: outputCount, k: groupChannels, a: weights, lda: groupChannels,
-                               b: input, ldb: outputCount, c: output, ldc: outputCount)
-                    finish(output, channels: groupOutChannels, stride: outputCount, columns: outputCount,
-                           bias: groupBias, context: context)
+                    product(group: g, weights: weights, depth: groupChannels, columns: outputCount,
+                            b: input, ldb: outputCount, output: output, bias: groupBias, context: context)
                     continue
                 }
                 for rowStart in stride(from: 0, to: outputRows, by: rowsPerTile) {
@@ -265,14 +287,35 @@ private struct ConvProblem {
                     let columns = (rowEnd - rowStart) * outputWidth
                     im2col(input, channels: groupChannels, rows: rowStart..<rowEnd, columnRanges: columnRanges,
                            into: col, context: context)
-                    let tileOutput = output + rowStart * outputWidth
-                    BLAS.sgemm(m: groupOutChannels, n: columns, k: depth, a: weights, lda: depth,
-                               b: col, ldb: columns, c: tileOutput, ldc: outputCount)
-                    finish(tileOutput, channels: groupOutChannels, stride: outputCount, columns: columns,
-                           bias: groupBias, context: context)
+                    product(group: g, weights: weights, depth: depth, columns: columns,
+                            b: col, ldb: columns, output: output + rowStart * outputWidth, bias: groupBias,
+                            context: context)
                 }
             }
         }
+    }
+
+    /// output[channel][0..<columns] = weights · b + bias, then the activation: packed weights when
+    /// the plan prepared them (bias and ReLU fused into the kernel), else BLAS and `finish`.
+    func product(group g: Int, weights: UnsafePointer<Float>?, depth: Int, columns: Int,
+                 b: UnsafePointer<Float>, ldb: Int, output: UnsafeMutablePointer<Float>,
+                 bias: UnsafePointer<Float>?, context: KernelContext) {
+        let outputCount = geometry.outputCount, groupOutChannels = outChannels / group
+        guard let weights else {
+            let packed = packedWeights![g]
+            let relu = activation == .relu
+            BLAS.sgemm(packed: packed, n: columns, b: b, ldb: ldb, c: output, ldc: outputCount, bias: bias,
+                       relu: relu, context: context)
+            if !relu {
+                finish(output, channels: groupOutChannels, stride: outputCount, columns: columns, bias: nil,
+                       context: context)
+            }
+            return
+        }
+        BLAS.sgemm(m: groupOutChannels, n: columns, k: depth, a: weights, lda: depth,
+                   b: b, ldb: ldb, c: output, ldc: outputCount)
+        finish(output, channels: groupOutChannels, stride: outputCount, columns: columns, bias: bias,
+               context: context)
     }
 
     /// Bias and fused activation, in place, over `columns` values of each channel row.
@@ -352,6 +395,7 @@ private struct ConvProblem {
             ? columnRanges.map(\.lowerBound).max()!..<max(columnRanges.map(\.lowerBound).max()!, columnRanges.map(\.upperBound).min()!)
             : 0..<0
         let fast3x3 = kD == 1 && kH == 3 && kW == 3 && !interior.isEmpty
+        let w = self.w! // depthwise weights are never packed (ConvKernel.specialized)
         context.parallelFor(batch * channels) { plane in
             let channel = plane % channels
             let input = x + plane * inputCount

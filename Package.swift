@@ -10,6 +10,12 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "seer", targets: ["seer"]),
+        // For the fuzz targets in Fuzz/ (a separate package that depends on this one by path).
+        .library(name: "HTTPServer", targets: ["HTTPServer"]),
+        .library(name: "Media", targets: ["Media"]),
+        .library(name: "ONNX", targets: ["ONNX"]),
+        .library(name: "TensorRuntime", targets: ["TensorRuntime"]),
+        .library(name: "App", targets: ["App"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

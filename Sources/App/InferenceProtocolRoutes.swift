@@ -96,11 +96,7 @@ extension Application {
             guard model.plan(role) != nil else {
                 throw HTTPError.invalidParameter("model '\(name)' has no graph '\(role ?? "main")'; graphs: \(model.plans.keys.sorted().joined(separator: ", "))")
             }
-            let body: V2InferRequest
-            do { body = try JSONDecoder().decode(V2InferRequest.self, from: request.body) } catch {
-                throw HTTPError(status: 400, code: "bad_request", message: "the body is not an inference request: \(error)")
-            }
-            let feeds = try Dictionary(body.inputs.map { ($0.name, try Application.tensor(from: $0)) }, uniquingKeysWith: { first, _ in first })
+            let (body, feeds) = try Application.decodeV2Request(request.body)
             submit(request, model: model, completion) { worker, timing in
                 let executor = try worker.executor(model, role: role)
                 let outputs: [String: Tensor]
@@ -127,6 +123,21 @@ extension Application {
         } catch {
             completion(.failure(httpError(for: error)))
         }
+    }
+
+    /// The tensors an inference request body feeds, by input name, as `POST /v2/models/{name}/infer`
+    /// decodes them: a body that is not a request is a 400 `bad_request`, a bad tensor a 400 `invalid_parameter`.
+    public static func v2Feeds(fromBody body: Data) throws -> [String: Tensor] {
+        try decodeV2Request(body).feeds
+    }
+
+    static func decodeV2Request(_ data: Data) throws -> (request: V2InferRequest, feeds: [String: Tensor]) {
+        let request: V2InferRequest
+        do { request = try JSONDecoder().decode(V2InferRequest.self, from: data) } catch {
+            throw HTTPError(status: 400, code: "bad_request", message: "the body is not an inference request: \(error)")
+        }
+        let feeds = try Dictionary(request.inputs.map { ($0.name, try Application.tensor(from: $0)) }, uniquingKeysWith: { first, _ in first })
+        return (request, feeds)
     }
 
     static func tensor(from input: V2InputTensor) throws -> Tensor {

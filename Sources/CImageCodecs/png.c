@@ -46,6 +46,35 @@ static void read_from_memory(png_structp png, png_bytep output, size_t length) {
     decoder->offset += length;
 }
 
+// libpng allocates an ancillary chunk's declared length before reading it (its "chunk data is
+// too large" check is only a benign warning), so a 1 KB file declaring a 2 GB zTXt made it
+// allocate 2 GB. The data is all in memory: a chunk longer than what remains is refused here
+// first. IDAT is streamed, not allocated; its truncation is left to libpng to report.
+// Checks the chunks before the first IDAT when `before_idat`, else all of them up to IEND.
+static int check_chunk_lengths(seer_png_decoder *decoder, int before_idat) {
+    size_t offset = 8;
+    while (decoder->size >= offset + 8) {
+        const uint8_t *chunk = decoder->data + offset;
+        size_t length = (size_t)chunk[0] << 24 | (size_t)chunk[1] << 16 | (size_t)chunk[2] << 8 | chunk[3];
+        size_t remaining = decoder->size - offset - 8;  // after the length and type fields
+        int is_idat = memcmp(chunk + 4, "IDAT", 4) == 0;
+        if (memcmp(chunk + 4, "IEND", 4) == 0 || (is_idat && before_idat)) {
+            return 0;
+        }
+        if (length + 4 > remaining) {  // data and CRC
+            if (is_idat) {
+                return 0;
+            }
+            snprintf(decoder->message, sizeof decoder->message,
+                     "premature end of PNG data: the chunk at byte %zu declares %zu bytes, only %zu remain",
+                     offset, length, remaining >= 4 ? remaining - 4 : 0);
+            return 1;
+        }
+        offset += 12 + length;
+    }
+    return 0;
+}
+
 seer_png_decoder *seer_png_decoder_create(const uint8_t *data, size_t size) {
     seer_png_decoder *decoder = calloc(1, sizeof *decoder);
     if (decoder == NULL) {
@@ -74,6 +103,9 @@ seer_png_decoder *seer_png_decoder_create(const uint8_t *data, size_t size) {
 int seer_png_read_header(seer_png_decoder *decoder, seer_png_header *header) {
     png_structp png = decoder->png;
     png_infop info = decoder->info;
+    if (check_chunk_lengths(decoder, 1) != 0) {
+        return 1;
+    }
     if (setjmp(png_jmpbuf(png))) {
         return 1;
     }
@@ -96,6 +128,9 @@ int seer_png_decode(seer_png_decoder *decoder, uint8_t *pixels, size_t capacity)
     png_infop info = decoder->info;
     if (!decoder->header_read) {
         copy_message(decoder->message, sizeof decoder->message, "PNG header was not read");
+        return 1;
+    }
+    if (check_chunk_lengths(decoder, 0) != 0) {
         return 1;
     }
     if (setjmp(png_jmpbuf(png))) {

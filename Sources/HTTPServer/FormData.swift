@@ -49,9 +49,9 @@ public struct FormData: Equatable, Sendable {
     }
 
     /// Parses a body by its `Content-Type`: multipart/form-data (malformed -> 400)
-    /// or application/x-www-form-urlencoded; nil for any other type. A url-encoded
-    /// body that does not decode is left alone (nil): curl labels every
-    /// `--data-binary` upload that way unless told otherwise.
+    /// or application/x-www-form-urlencoded (more fields than `maxMultipartParts` -> 400);
+    /// nil for any other type. A url-encoded body that does not decode is left alone
+    /// (nil): curl labels every `--data-binary` upload that way unless told otherwise.
     public static func parse(body: Data, contentType: String?, limits: HTTPLimits = HTTPLimits()) throws -> FormData? {
         guard let contentType else { return nil }
         let type = HeaderValue(contentType)
@@ -62,8 +62,12 @@ public struct FormData: Equatable, Sendable {
             }
             return try MultipartParser(body: body, boundary: boundary, limits: limits).parse()
         case "application/x-www-form-urlencoded":
-            guard let text = String(data: body, encoding: .utf8),
-                  let pairs = PercentDecoding.formPairs(Substring(text)) else { return nil }
+            guard let text = String(data: body, encoding: .utf8) else { return nil }
+            // Counted before decoding: every field costs far more memory than its bytes in the body.
+            guard PercentDecoding.formFieldCount(text.utf8) <= limits.maxMultipartParts else {
+                throw HTTPError.badRequest("url-encoded form body has more than \(limits.maxMultipartParts) fields")
+            }
+            guard let pairs = PercentDecoding.formPairs(Substring(text)) else { return nil }
             return FormData(kind: .urlEncoded, parts: pairs.map { FormPart(name: $0.0, data: Data($0.1.utf8)) })
         default:
             return nil

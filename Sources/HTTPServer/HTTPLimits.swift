@@ -21,7 +21,8 @@ public struct HTTPLimits: Equatable, Sendable {
     public var maxBufferedBodyBytes: Int = 1 << 30
     /// Longest chunk-size line of a chunked body, extensions included -> 400 `bad_request`.
     public var maxChunkLineBytes: Int = 4 * 1024
-    /// Most parts in one multipart/form-data body -> 400 `bad_request`.
+    /// Most parts in one multipart/form-data body, or fields in one url-encoded
+    /// form body -> 400 `bad_request`.
     public var maxMultipartParts: Int = 1000
 
     /// Time allowed from the first byte of a request (or from accepting the

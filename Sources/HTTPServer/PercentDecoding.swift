@@ -39,6 +39,21 @@ enum PercentDecoding {
         return pairs
     }
 
+    /// The number of pairs `formPairs` would return, counted without decoding or allocating.
+    static func formFieldCount<S: Sequence>(_ bytes: S) -> Int where S.Element == UInt8 {
+        var count = 0
+        var inField = false
+        for byte in bytes {
+            if byte == UInt8(ascii: "&") {
+                inField = false
+            } else if !inField {
+                inField = true
+                count += 1
+            }
+        }
+        return count
+    }
+
     static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")

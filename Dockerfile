@@ -4,12 +4,12 @@
 # Configuration is by SEER_* environment variables (see `seer serve --help` and deploy/README.md).
 
 # ---- ffmpeg: a minimal static FFmpeg from Debian's own source package ----
-# Debian's shared libavcodec59 & co. pull in ~250 MB of codec libraries (x265, aom, rav1e, svt-av1,
-# codec2, jxl, zvbi, ...), nearly all of them encoders or formats Seer never reads. This stage builds
+# Debian's shared libavcodec59 & co. pull in ~200 MB of libraries (libmfx, codec2, x265, svt-av1, aom,
+# rsvg, jxl, ...), nearly all of them encoders or formats Seer never reads. This stage builds
 # the same FFmpeg release (with Debian's patches) with only what VideoDecoder accepts: the demuxers
 # of its whitelist, the video decoders those containers carry, their parsers, and swscale. It is
-# linked statically into `seer`, so the runtime stage installs no libav* package; of the external
-# libraries only zlib (already in Debian slim) and dav1d (AV1, 1.6 MB) stay, as shared libraries.
+# linked statically into `seer`, so the runtime stage installs no libav* package; only zlib (already
+# in Debian slim), dav1d (AV1, 1.6 MB) and libatomic stay, as shared libraries. See deploy/README.md.
 FROM debian:bookworm-slim AS ffmpeg
 # deb-src twins of the image's own apt sources (one-line or deb822 format), for `apt-get source`.
 RUN { [ ! -f /etc/apt/sources.list ] || sed -n 's/^deb /deb-src /p' /etc/apt/sources.list > /etc/apt/sources.list.d/deb-src.list; } \

@@ -2,12 +2,16 @@
 # Smoke test of a built Seer image:  deploy/smoke-test.sh [IMAGE]   (default localhost/seer:dev)
 # Starts the image with whichever engine works here (docker, podman, else buildah: `buildah run`
 # shares the host network), with a fresh host folder mounted at /data, then checks /readyz,
-# /healthz, /metrics, POST /faces with a real photo (one face), `seer healthcheck` inside the
-# container, that a second server on the port and a missing models folder fail with a message,
+# /healthz, /metrics, POST /faces with a real photo (one face), POST /anomaly with real clips in the
+# container/codec pairs the contract names (vtest.avi: MS-MPEG-4 v3 (DivX 3) in AVI; H.264 in MP4,
+# MPEG-4 part 2 and MJPEG in AVI, VP8 in WebM: the image's own FFmpeg decodes each), an audio-only
+# file refused as invalid_video, `seer healthcheck` inside the container,
+# that a second server on the port and a missing models folder fail with a message,
 # that the SQLite database appears in the mounted folder, that after a stop (SIGTERM,
 # clean exit) and a restart the request log still holds the first run's request, and that a
 # read-only /data makes the container exit non-zero with a message instead of serving.
 # Env: SMOKE_PORT (default 18080), SMOKE_PHOTO (default ../shared/media/grace_hopper.jpg),
+#      SMOKE_VIDEO (default ../shared/media/vtest.avi; the other clips are Tests/Fixtures/video),
 #      SMOKE_READY_SECONDS (default 180), SMOKE_ENGINE (docker|podman|buildah, default: detect).
 # Needs curl and python3 on the host. Prints one line per check and 'N passed, N failed'.
 set -uo pipefail
@@ -16,6 +20,8 @@ image=${1:-localhost/seer:dev}
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${SMOKE_PORT:-18080}
 photo=${SMOKE_PHOTO:-$root/../shared/media/grace_hopper.jpg}
+video=${SMOKE_VIDEO:-$root/../shared/media/vtest.avi}
+clips=$root/Tests/Fixtures/video
 ready_seconds=${SMOKE_READY_SECONDS:-180}
 base="http://127.0.0.1:$port"
 work=$(mktemp -d /tmp/seer-smoke.XXXXXX)
@@ -135,6 +141,19 @@ fails_saying() { # fails_saying TEXT COMMAND...: COMMAND (in the container) exit
   [ "$status" != 0 ] && grep -q "$text" <<<"$out"
 }
 log_says() { logs | grep -q "$1"; }
+anomaly_scores() { # anomaly_scores FILE FRAMES WIDTH HEIGHT: POST /anomaly decodes FRAMES frames of WIDTHxHEIGHT and scores segments
+  curl -s --data-binary "@$1" -H 'Content-Type: application/octet-stream' "$base/anomaly" | python3 -c '
+import json, sys
+frames, width, height = map(int, sys.argv[1:])
+d = json.load(sys.stdin); v = d.get("video", {})
+assert d.get("success") and (v.get("frames"), v.get("width"), v.get("height")) == (frames, width, height), d
+assert d["segments"] and all(0 <= s["score"] <= 1 for s in d["segments"]) and isinstance(d["anomalous"], bool), d
+print("video", v, "max_score", d["max_score"])' "$2" "$3" "$4"
+}
+anomaly_refuses() { # anomaly_refuses FILE: POST /anomaly answers 400 invalid_video
+  curl -s --data-binary "@$1" -H 'Content-Type: application/octet-stream' "$base/anomaly" \
+    | python3 -c 'import json,sys; d=json.load(sys.stdin); assert not d["success"] and d["code"] == "invalid_video", d; print(d["error"])'
+}
 json() { python3 -c "import json,sys; data=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
 # ---- first run ----
@@ -151,13 +170,19 @@ check "/metrics is Prometheus text with request counters" bash -c "curl -sf '$ba
 if [ -d "$root/models/yolov3-tiny" ]; then
   check "POST /detect finds objects in dog.jpg" bash -c "curl -sf -F 'image=@$(dirname "$photo")/dog.jpg' '$base/detect' | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"predictions\"]'"
 fi
+check "POST /anomaly scores $(basename "$video") (DivX 3 in AVI, 795 frames)" anomaly_scores "$video" 795 768 576
+for clip in test_tamper.mp4:H.264 test_tamper.avi:MPEG-4 normal_c.mjpeg.avi:MJPEG normal_c.webm:VP8; do
+  file=${clip%%:*}; frames=160; case $file in normal_c*) frames=20 ;; esac
+  check "POST /anomaly scores $file (${clip#*:}, $frames frames)" anomaly_scores "$clips/$file" "$frames" 160 120
+done
+check "POST /anomaly refuses an audio-only file as invalid_video" anomaly_refuses "$clips/bad_audio_only.m4a"
 check "seer healthcheck inside the container exits 0" exec_in /usr/local/bin/seer healthcheck
 check "seer healthcheck exits 1 for a port nobody listens on" not exec_in /usr/local/bin/seer healthcheck --url http://127.0.0.1:1/readyz
 check "a second server on the same port exits 1 naming the port" fails_saying "Address already in use" /usr/local/bin/seer serve
 check "a missing models folder exits 1 naming it" fails_saying "/nonexistent does not exist" /usr/bin/env SEER_MODELS=/nonexistent /usr/local/bin/seer serve
 check "the SQLite database appears in the mounted folder" test -f "$data/seer.sqlite"
 check "the request log (GET /requests) holds the /faces request" \
-  bash -c "curl -sf '$base/requests?limit=5' | grep -q '\"$request_id\"'"
+  bash -c "curl -sf '$base/requests?limit=50' | grep -q '\"$request_id\"'"
 stop
 check "SIGTERM stops the server with exit status 0 (got $exit_status)" test "$exit_status" = 0
 check "the server said it drained and stopped" log_says 'seer: stopped'

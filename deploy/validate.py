@@ -276,7 +276,9 @@ def check_dockerfile(report):
     text = open(os.path.join(ROOT, "Dockerfile")).read()
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     froms = [line for line in lines if line.upper().startswith("FROM ")]
-    report.check(len(froms) == 2 and froms[0].startswith("FROM swift:6.3-bookworm") and froms[1] == "FROM debian:bookworm-slim",
+    # Build stages (an FFmpeg stage may precede the Swift one); the last stage is the runtime image.
+    report.check(len(froms) >= 2 and any(line.startswith("FROM swift:6.3-bookworm") for line in froms[:-1])
+                 and froms[-1] == "FROM debian:bookworm-slim",
                  "Dockerfile: build stage swift:6.3-bookworm, runtime debian:bookworm-slim", f"{froms}")
     report.check("--static-swift-stdlib" in text, "Dockerfile: static Swift standard library")
     users = [line.split()[1] for line in lines if line.upper().startswith("USER ")]

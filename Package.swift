@@ -41,8 +41,9 @@ let package = Package(
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "HTTPServer"),
         .target(name: "App", dependencies: ["TensorRuntime", "ONNX", "Media", "Vision", "Store", "HTTPServer"]),
+        .target(name: "CAllocator"),
         .executableTarget(name: "seer", dependencies: [
-            "App", "ONNX", "TensorRuntime",
+            "App", "ONNX", "TensorRuntime", "CAllocator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

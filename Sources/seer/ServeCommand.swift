@@ -1,5 +1,6 @@
 import App
 import ArgumentParser
+import CAllocator
 import Dispatch
 import Foundation
 #if canImport(Glibc)
@@ -68,6 +69,10 @@ struct ServeCommand: ParsableCommand {
               configuration.queueCapacity >= 0, configuration.limits.maxBodyBytes > 0, configuration.maxImagePixels > 0 else {
             throw CommandError("port must be 0-65535; workers, threads, max body and max pixels at least 1; queue at least 0")
         }
+
+        // A long-running server: blocks from 128 KiB up get their own mappings, freed back to the system.
+        // Without this, glibc's rising threshold kept RSS at 3-4x the live heap under load (HARDENING.md, soak).
+        _ = seer_allocator_map_blocks_from(128 << 10)
 
         let application: Application
         do {

@@ -154,10 +154,6 @@ struct WindowGeometry {
 
 /// Floats per im2col / col2im tile: the unfolded tile stays in a 1 MiB L2 while GEMM reads it.
 private let im2colTileFloats = 1 << 17
-/// Fewest output columns per im2col tile, even past `im2colTileFloats`: every tile re-reads all the
-/// weights, so deep layers with megabytes of weights and narrow tiles were bound by memory, not
-/// arithmetic (yolov3-tiny's 512→1024 3×3 layer ran in 7 tiles of 26 columns).
-private let minimumTileColumns = 512
 
 struct ConvKernel: ConstantSpecializable {
     let window: WindowAttributes
@@ -272,8 +268,10 @@ private struct ConvProblem {
         let inputCount = geometry.inputCount, outputCount = geometry.outputCount
         let depth = groupChannels * geometry.kernelCount
         let outputRows = geometry.output[0] * geometry.output[1], outputWidth = geometry.output[2]
-        let rowsForMinimumColumns = ceilDivide(minimumTileColumns, max(1, outputWidth))
-        let rowsPerTile = max(1, min(outputRows, max(rowsForMinimumColumns, im2colTileFloats / max(1, depth * outputWidth))))
+        // Every tile re-reads all the weights: a tile at least as large as they are keeps that traffic
+        // below the tile's own (yolov3-tiny's 512→1024 3×3 layer had run in 7 tiles of 26 columns).
+        let tileFloats = max(im2colTileFloats, groupOutChannels * depth)
+        let rowsPerTile = max(1, min(outputRows, tileFloats / max(1, depth * outputWidth)))
         let col = isPointwise ? nil : context.scratch(floats: depth * rowsPerTile * outputWidth)
         let columnRanges = geometry.validOutputColumns()
         for item in 0..<batch {

@@ -96,24 +96,23 @@ public final class KernelContext {
 
     /// Scratch floats valid until the next `scratch` call on this context (e.g. an im2col buffer).
     public func scratch(floats count: Int) -> UnsafeMutablePointer<Float> {
-        let byteCount = count * MemoryLayout<Float>.stride
-        if let storage = scratchStorage, storage.byteCount >= byteCount {
-            return storage.pointer.assumingMemoryBound(to: Float.self)
-        }
-        let storage = TensorStorage(byteCount: byteCount)
-        scratchStorage = storage
-        return storage.pointer.assumingMemoryBound(to: Float.self)
+        KernelContext.floats(count, reusing: &scratchStorage)
     }
 
     /// Scratch floats for the packed GEMM's blocks of B, separate from `scratch` (which may hold its input).
     func packingScratch(floats count: Int) -> UnsafeMutablePointer<Float> {
+        KernelContext.floats(count, reusing: &packingStorage)
+    }
+
+    /// `storage` if it holds `count` floats, else a new storage that replaces it.
+    private static func floats(_ count: Int, reusing storage: inout TensorStorage?) -> UnsafeMutablePointer<Float> {
         let byteCount = count * MemoryLayout<Float>.stride
-        if let storage = packingStorage, storage.byteCount >= byteCount {
-            return storage.pointer.assumingMemoryBound(to: Float.self)
+        if let existing = storage, existing.byteCount >= byteCount {
+            return existing.pointer.assumingMemoryBound(to: Float.self)
         }
-        let storage = TensorStorage(byteCount: byteCount)
-        packingStorage = storage
-        return storage.pointer.assumingMemoryBound(to: Float.self)
+        let grown = TensorStorage(byteCount: byteCount)
+        storage = grown
+        return grown.pointer.assumingMemoryBound(to: Float.self)
     }
 
     /// Runs `body(i)` for i in 0..<count, spread over `options.threads` threads.

@@ -1,32 +1,7 @@
-import Foundation
-import Media
+import ImageFuzzing
 
-// JPEG bytes through ImageDecoder.decode with the server's options (its default pixel limit,
-// EXIF orientation applied). Inputs without the JPEG signature are rejected (-1, kept out of
-// the corpus): the other format has its own target.
-
-private let signature: [UInt8] = [0xFF, 0xD8, 0xFF]
-private let serverOptions = ImageDecodingOptions(maxPixels: 50_000_000)
-
+// JPEG bytes (those starting with the SOI marker) through the server's image decoder.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJPEG(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data, size >= signature.count,
-          UnsafeBufferPointer(start: data, count: signature.count).elementsEqual(signature) else { return -1 }
-    let bytes = Data(bytes: data, count: size)
-    do {
-        let decoded = try ImageDecoder.decode(bytes, options: serverOptions)
-        let image = decoded.image
-        precondition(image.width > 0 && image.height > 0, "decoded an empty image")
-        precondition(image.width * image.height <= serverOptions.maxPixels, "decoded more pixels than the limit")
-        precondition(image.pixels.count == image.width * image.height * 3, "pixel buffer does not match the size")
-        precondition(decoded.info.format == .jpeg, "decoded as \(decoded.info.format)")
-    } catch let error as ImageError {
-        switch error {
-        case .invalidImage, .tooLarge: break
-        default: preconditionFailure("unexpected image error for JPEG data: \(error)")
-        }
-    } catch {
-        preconditionFailure("ImageDecoder threw a non-image error: \(error)")
-    }
-    return 0
+    fuzzImageDecoding(data, size, format: .jpeg, signature: [0xFF, 0xD8, 0xFF])
 }

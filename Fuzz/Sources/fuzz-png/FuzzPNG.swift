@@ -1,32 +1,7 @@
-import Foundation
-import Media
+import ImageFuzzing
 
-// PNG bytes through ImageDecoder.decode with the server's options (its default pixel limit,
-// EXIF orientation applied). Inputs without the PNG signature are rejected (-1, kept out of
-// the corpus): the other format has its own target.
-
-private let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-private let serverOptions = ImageDecodingOptions(maxPixels: 50_000_000)
-
+// PNG bytes (those starting with the PNG signature) through the server's image decoder.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPNG(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data, size >= signature.count,
-          UnsafeBufferPointer(start: data, count: signature.count).elementsEqual(signature) else { return -1 }
-    let bytes = Data(bytes: data, count: size)
-    do {
-        let decoded = try ImageDecoder.decode(bytes, options: serverOptions)
-        let image = decoded.image
-        precondition(image.width > 0 && image.height > 0, "decoded an empty image")
-        precondition(image.width * image.height <= serverOptions.maxPixels, "decoded more pixels than the limit")
-        precondition(image.pixels.count == image.width * image.height * 3, "pixel buffer does not match the size")
-        precondition(decoded.info.format == .png, "decoded as \(decoded.info.format)")
-    } catch let error as ImageError {
-        switch error {
-        case .invalidImage, .tooLarge: break
-        default: preconditionFailure("unexpected image error for PNG data: \(error)")
-        }
-    } catch {
-        preconditionFailure("ImageDecoder threw a non-image error: \(error)")
-    }
-    return 0
+    fuzzImageDecoding(data, size, format: .png, signature: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
 }

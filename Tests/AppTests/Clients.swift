@@ -215,5 +215,10 @@ final class Locked<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 
     func mutate(_ body: (inout Value) -> Void) { lock.withLock { body(&value) } }
+    /// A copy, for reading once the writers are done.
     var current: Value { lock.withLock { value } }
+    /// Reads while writers may still run: `body` sees the value under the lock. (A copy taken by
+    /// `current` may share its storage with the value, and ThreadSanitizer caught an optimised
+    /// build reading that storage while a writer appended to it.)
+    func read<Result>(_ body: (Value) throws -> Result) rethrows -> Result { try lock.withLock { try body(value) } }
 }

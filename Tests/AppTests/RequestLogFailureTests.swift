@@ -40,17 +40,17 @@ final class RequestLogFailureTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try Self.metric(base, "seer_request_log_dropped_rows_total"), 3)
         // Every /metrics poll above is a request whose row fails too: still one line for the episode.
         try waitUntil("a second failed write") { try Self.metric(base, "seer_request_log_failed_writes_total") >= 2 }
-        let failing = lines.current.filter { $0.contains("request log") && $0.contains("failed") }
-        XCTAssertEqual(failing.count, 1, "one line per episode: \(lines.current)")
+        let failing = lines.read { $0.filter { $0.contains("request log") && $0.contains("failed") } }
+        XCTAssertEqual(failing.count, 1, "one line per episode: \(lines.read { $0 })")
         XCTAssertTrue(failing.first?.contains(configuration.databasePath.path) ?? false, "names the file: \(failing)")
         XCTAssertTrue(failing.first?.contains("locked") ?? false, "carries SQLite's reason: \(failing)")
 
         try blocker.execute("ROLLBACK")
         blocker.close()
         XCTAssertEqual(try HTTP.get(base + "/healthz").status, 200)
-        try waitUntil("the recovery line") { lines.current.contains { $0.contains("works again") } }
+        try waitUntil("the recovery line") { lines.read { $0.contains { $0.contains("works again") } } }
         XCTAssertEqual(try Self.metric(base, "seer_request_log_healthy"), 1)
-        XCTAssertEqual(lines.current.filter { $0.contains("request log") }.count, 2, "\(lines.current)")
+        XCTAssertEqual(lines.read { $0.filter { $0.contains("request log") }.count }, 2, "\(lines.read { $0 })")
         let logged = try HTTP.get(base + "/requests?limit=1000")
         XCTAssertEqual(logged.status, 200, logged.text)
         XCTAssertTrue(logged.json["requests"].array?.contains { $0["path"].string == "/healthz" } ?? false,

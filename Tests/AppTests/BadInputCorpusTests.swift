@@ -204,17 +204,6 @@ final class BadInputCorpusTests: XCTestCase {
         XCTAssertEqual(data.filter { !$0.hasPrefix("/seer.sqlite") }, ["/tmp"], "the data folder holds the database and staging only: \(data)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: root.url.deletingLastPathComponent().appendingPathComponent("escaped").path))
     }
-
-    /// Every file and folder below `folder`, as paths relative to it ("/name/...").
-    func listing(_ folder: URL) -> Set<String> {
-        let base = folder.resolvingSymlinksInPath().path
-        let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil)
-        var paths = Set<String>()
-        while let url = enumerator?.nextObject() as? URL {
-            paths.insert(String(url.resolvingSymlinksInPath().path.dropFirst(base.count)))
-        }
-        return paths
-    }
 }
 
 /// The log rows the test expects, by request id.

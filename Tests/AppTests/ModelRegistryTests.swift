@@ -64,17 +64,6 @@ final class ModelRegistryTests: XCTestCase {
     /// 60 values from -3 to 2.9 (shape [3, 4, 5], the node tests' input shape).
     static let input: [Float] = (0..<60).map { Float($0 - 30) / 10 }
 
-    /// Every file below `folder`, as paths relative to it.
-    func listing(_ folder: URL) -> Set<String> {
-        let base = folder.resolvingSymlinksInPath().path
-        let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil)
-        var paths = Set<String>()
-        while let url = enumerator?.nextObject() as? URL {
-            paths.insert(String(url.resolvingSymlinksInPath().path.dropFirst(base.count)))
-        }
-        return paths
-    }
-
     // MARK: Tests
 
     func testRegisteredGraphAnswersOpenInferenceRequests() throws {

@@ -20,6 +20,18 @@ enum Paths {
 }
 
 /// A fresh folder under the system's temporary folder.
+/// Every file and folder below `folder`, as paths relative to it ("/name/..."): what a test
+/// compares before and after to show nothing was written where it should not be.
+func listing(_ folder: URL) -> Set<String> {
+    let base = folder.resolvingSymlinksInPath().path
+    let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil)
+    var paths = Set<String>()
+    while let url = enumerator?.nextObject() as? URL {
+        paths.insert(String(url.resolvingSymlinksInPath().path.dropFirst(base.count)))
+    }
+    return paths
+}
+
 final class TemporaryFolder {
     let url: URL
 

@@ -2,8 +2,8 @@
 //
 // C = A·B where A (the weights) is packed once, at model load, into 6-row panels, and B (the
 // activations) is packed per call into 16-column panels of one cache block. A 6×16 register-
-// blocked AVX2/FMA micro-kernel (12 accumulators) does the arithmetic; bias and ReLU are
-// applied in its epilogue. Only the functions marked AVX2_FMA use those instructions: callers
+// blocked AVX2/FMA micro-kernel (12 accumulators) does the arithmetic; bias and a
+// piecewise-linear activation (ReLU, LeakyReLU, Clip) are applied in its epilogue. Only the functions marked AVX2_FMA use those instructions: callers
 // check seer_packed_gemm_supported() first and use BLAS otherwise.
 #include "CKernels.h"
 
@@ -72,9 +72,10 @@ AVX2_FMA static void pack_b_block(const float *b, int ldb, int depth, int column
 }
 
 /// One 6×16 tile of C: starts from C (accumulate), from bias[row] (bias non-NULL) or zero,
-/// adds depth steps of a (6 per step) times b (16 per step, 32-byte aligned), clamps at 0 if relu.
+/// adds depth steps of a (6 per step) times b (16 per step, 32-byte aligned), then applies the
+/// epilogue if there is one.
 AVX2_FMA static void kernel_6x16(int depth, const float *a, const float *b, float *c, int ldc,
-                                 int accumulate, const float *bias, int relu) {
+                                 int accumulate, const float *bias, const seer_epilogue *epilogue) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (accumulate) {
         c00 = _mm256_loadu_ps(c + 0 * ldc); c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
@@ -106,14 +107,16 @@ AVX2_FMA static void kernel_6x16(int depth, const float *a, const float *b, floa
         a += ROWS_PER_PANEL;
         b += COLUMNS_PER_PANEL;
     }
-    if (relu) {
-        __m256 zero = _mm256_setzero_ps();
-        c00 = _mm256_max_ps(c00, zero); c01 = _mm256_max_ps(c01, zero);
-        c10 = _mm256_max_ps(c10, zero); c11 = _mm256_max_ps(c11, zero);
-        c20 = _mm256_max_ps(c20, zero); c21 = _mm256_max_ps(c21, zero);
-        c30 = _mm256_max_ps(c30, zero); c31 = _mm256_max_ps(c31, zero);
-        c40 = _mm256_max_ps(c40, zero); c41 = _mm256_max_ps(c41, zero);
-        c50 = _mm256_max_ps(c50, zero); c51 = _mm256_max_ps(c51, zero);
+    if (epilogue) {
+        // x < 0 ? slope·x : x (a NaN compares false and stays), then max(low, ·) and min(high, ·),
+        // which return their second operand, the value, when it is NaN.
+        __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps(epilogue->negativeSlope);
+        __m256 low = _mm256_set1_ps(epilogue->low), high = _mm256_set1_ps(epilogue->high);
+#define FINISH(v) v = _mm256_min_ps(high, _mm256_max_ps(low, \
+                      _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), _mm256_cmp_ps(v, zero, _CMP_LT_OQ))))
+        FINISH(c00); FINISH(c01); FINISH(c10); FINISH(c11); FINISH(c20); FINISH(c21);
+        FINISH(c30); FINISH(c31); FINISH(c40); FINISH(c41); FINISH(c50); FINISH(c51);
+#undef FINISH
     }
     _mm256_storeu_ps(c + 0 * ldc, c00); _mm256_storeu_ps(c + 0 * ldc + 8, c01);
     _mm256_storeu_ps(c + 1 * ldc, c10); _mm256_storeu_ps(c + 1 * ldc + 8, c11);
@@ -125,22 +128,25 @@ AVX2_FMA static void kernel_6x16(int depth, const float *a, const float *b, floa
 
 /// A tile at the bottom or right edge: computed in a full 6×16 buffer, the valid part copied.
 AVX2_FMA static void edge_tile(int depth, const float *a, const float *b, float *c, int ldc, int rows, int columns,
-                               int accumulate, const float *bias, int relu) {
+                               int accumulate, const float *bias, const seer_epilogue *epilogue) {
     float tile[ROWS_PER_PANEL * COLUMNS_PER_PANEL];
     if (accumulate) {
         for (int r = 0; r < rows; r++) memcpy(tile + r * COLUMNS_PER_PANEL, c + (size_t)r * ldc, columns * sizeof(float));
     }
-    kernel_6x16(depth, a, b, tile, COLUMNS_PER_PANEL, accumulate, bias, relu);
+    kernel_6x16(depth, a, b, tile, COLUMNS_PER_PANEL, accumulate, bias, epilogue);
     for (int r = 0; r < rows; r++) memcpy(c + (size_t)r * ldc, tile + r * COLUMNS_PER_PANEL, columns * sizeof(float));
 }
 
 void seer_packed_gemm(int m, int n, int k, const float *packed, const float *b, int ldb,
-                      float *c, int ldc, const float *bias, int relu, float *workspace) {
+                      float *c, int ldc, const float *bias, const seer_epilogue *epilogue, float *workspace) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (int i = 0; i < m; i++) {
             float value = bias ? bias[i] : 0.0f;
-            if (relu && value < 0) value = 0;
+            if (epilogue) {
+                if (value < 0) value *= epilogue->negativeSlope;
+                value = value < epilogue->low ? epilogue->low : value > epilogue->high ? epilogue->high : value;
+            }
             for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = value;
         }
         return;
@@ -169,9 +175,9 @@ void seer_packed_gemm(int m, int n, int k, const float *packed, const float *b, 
                     float *tile = c + (size_t)row0 * ldc + column0 + j;
                     const float *bPanel = aligned + (size_t)j * depth;
                     if (rows == ROWS_PER_PANEL && width == COLUMNS_PER_PANEL) {
-                        kernel_6x16(depth, aPanel, bPanel, tile, ldc, !first, tileBias, last && relu);
+                        kernel_6x16(depth, aPanel, bPanel, tile, ldc, !first, tileBias, last ? epilogue : NULL);
                     } else {
-                        edge_tile(depth, aPanel, bPanel, tile, ldc, rows, width, !first, tileBias, last && relu);
+                        edge_tile(depth, aPanel, bPanel, tile, ldc, rows, width, !first, tileBias, last ? epilogue : NULL);
                     }
                 }
             }
@@ -184,9 +190,9 @@ void seer_packed_gemm(int m, int n, int k, const float *packed, const float *b, 
 int seer_packed_gemm_supported(void) { return 0; }
 
 void seer_packed_gemm(int m, int n, int k, const float *packed, const float *b, int ldb,
-                      float *c, int ldc, const float *bias, int relu, float *workspace) {
+                      float *c, int ldc, const float *bias, const seer_epilogue *epilogue, float *workspace) {
     (void)m; (void)n; (void)k; (void)packed; (void)b; (void)ldb;
-    (void)c; (void)ldc; (void)bias; (void)relu; (void)workspace;
+    (void)c; (void)ldc; (void)bias; (void)epilogue; (void)workspace;
 }
 
 #endif

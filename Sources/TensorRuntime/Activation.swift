@@ -32,9 +32,12 @@ public enum Activation: Sendable, Equatable {
         }
     }
 
-    /// Stable for any x without a branch around the exponential: e = exp(−|x|) never overflows.
+    /// Stable for any x: e = exp(−|x|) never overflows, and beyond |x| = 87 it is taken as 0 rather than
+    /// computed (glibc's expf takes a slow path, setting errno, for results below the smallest normal
+    /// float; selfie's mask logits hit it for most pixels). sigmoid(−87) is 1.6e-38, so nothing visible changes.
     @inline(__always) public static func sigmoid(_ x: Float) -> Float {
-        let e = expf(-Swift.abs(x))
+        let magnitude = Swift.abs(x)
+        let e = magnitude > 87 ? 0 : expf(-magnitude)
         let positive = 1 / (1 + e)
         return x >= 0 ? positive : e * positive
     }

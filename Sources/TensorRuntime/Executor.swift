@@ -182,7 +182,7 @@ public final class Executor {
     /// Bytes of intermediate buffers kept for reuse by later runs.
     public var pooledBytes: Int { context.pooledBytes }
 
-    /// Milliseconds spent per operator and first-input shape, summed over runs, while non-nil.
+    /// Milliseconds spent per operator, first input's and first output's shape, summed over runs, while non-nil.
     /// Set it to `[:]` to start profiling.
     public var profile: [ProfileKey: Double]?
 
@@ -214,7 +214,9 @@ public final class Executor {
             let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let outputs = try ExecutionPlan.run(step.kernel, node: step.node, inputs: inputs, context: context)
             if profile != nil {
-                let shape = inputs.first??.shape.map(String.init).joined(separator: "x") ?? ""
+                let dims = { (shape: [Int]) in shape.map(String.init).joined(separator: "x") }
+                let from = (inputs.first??.shape).map(dims) ?? "", to = outputs.first.map { dims($0.shape) } ?? ""
+                let shape = from + " -> " + to
                 profile![ProfileKey(op: step.node.kind.rawValue, shape: shape), default: 0] += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             }
             inputs.removeAll()

@@ -118,9 +118,15 @@ public final class KernelContext {
     /// Runs `body(i)` for i in 0..<count, spread over `options.threads` threads.
     /// `body` must write only to memory that no other index writes.
     public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        parallelRanges(count) { _, range in for index in range { body(index) } }
+    }
+
+    /// Splits 0..<count into at most `options.threads` consecutive ranges and runs `body(worker, range)`
+    /// for each on its own thread; `worker` (0..<threads) lets a body use per-thread scratch.
+    public func parallelRanges(_ count: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
         let threads = min(options.threads, count)
         if threads <= 1 {
-            for index in 0..<count { body(index) }
+            if count > 0 { body(0, 0..<count) }
             return
         }
         withoutActuallyEscaping(body) { body in
@@ -128,7 +134,7 @@ public final class KernelContext {
             DispatchQueue.concurrentPerform(iterations: threads) { worker in
                 let start = worker * chunk
                 let end = min(start + chunk, count)
-                if start < end { for index in start..<end { body(index) } }
+                if start < end { body(worker, start..<end) }
             }
         }
     }

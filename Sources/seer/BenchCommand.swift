@@ -31,7 +31,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
-    @Flag(help: "Also print time per operator and input shape (to stderr), slowest first.")
+    @Flag(help: "Also print time per operator, input and output shape (to stderr), slowest first.")
     var profile = false
 
     func validate() throws {

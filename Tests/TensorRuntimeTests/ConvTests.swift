@@ -180,6 +180,52 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    func testDepthwiseWideRowsStridesAndLargeKernels() throws {
+        // Rows wider than the vectorised kernel's 32-column blocks (plus a remainder), stride-2 rows long
+        // enough for its vector de-interleave, 5x5 and 7x1 taps, dilation 2, ReLU and Clip in its store.
+        var rng = ConvTestRandom(seed: 11)
+        let shapes: [(input: [Int], kernel: [Int], stride: [Int], dilation: [Int], pads: [Int])] = [
+            ([9, 75], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+            ([12, 70], [3, 3], [2, 2], [1, 1], [1, 1, 1, 1]),
+            ([11, 41], [5, 5], [1, 2], [2, 1], [4, 2, 3, 2]),
+            ([16, 37], [7, 1], [3, 3], [1, 1], [3, 0, 3, 0]),
+            ([6, 50], [1, 4], [1, 1], [1, 2], [0, 0, 0, 5]),
+        ]
+        for (index, shape) in shapes.enumerated() {
+            var c = Case()
+            c.batch = 2; c.group = 3; c.groupChannels = 1; c.groupOutChannels = 1
+            c.input = shape.input; c.kernel = shape.kernel; c.strides = shape.stride; c.dilations = shape.dilation
+            c.padBegin = Array(shape.pads[0..<2]); c.padEnd = Array(shape.pads[2...])
+            let activation: [Activation?] = [nil, .relu, .clip(min: -0.3, max: 0.4), .leakyRelu(alpha: 0.2), nil]
+            try check(c, rng: &rng, activation: activation[index])
+            try check(c, rng: &rng, threads: 2, activation: activation[index])
+        }
+    }
+
+    func testDepthwiseClipPassesNaNThrough() throws {
+        let node = Node(name: "dw", kind: .conv, opset: 11, inputs: ["X", "W"], outputs: ["Y"],
+                        attributes: Attributes(["group": .int(1), "pads": .ints([1, 1, 1, 1])]),
+                        fusedActivation: .clip(min: 0, max: 6))
+        var values = [Float](repeating: 1, count: 40)
+        values[13] = .nan
+        let x = Tensor(shape: [1, 1, 4, 10], floats: values)
+        let w = Tensor(shape: [1, 1, 3, 3], floats: Array(repeating: 1, count: 9))
+        let y = try ConvTestSupport.run(node, feeds: ["X": x], initializers: ["W": w])[0].floats
+        // Outputs whose 3x3 window holds input (1, 3) are NaN; the corner (0, 0) sees four ones; the rest clip to 6.
+        for row in 0..<4 {
+            for column in 0..<10 {
+                let value = y[row * 10 + column]
+                if abs(row - 1) <= 1 && abs(column - 3) <= 1 {
+                    XCTAssertTrue(value.isNaN, "(\(row), \(column)) = \(value)")
+                } else {
+                    XCTAssertFalse(value.isNaN, "(\(row), \(column))")
+                }
+            }
+        }
+        XCTAssertEqual(y[0], 4)
+        XCTAssertEqual(y[15], 6)
+    }
+
     func testPointwiseConvolutionsUseTheDirectGEMMPath() throws {
         var rng = ConvTestRandom(seed: 6)
         for group in [1, 2] {

@@ -15,9 +15,31 @@ void seer_pack_a(const float *a, int lda, int m, int k, float *packed);
 /// Floats of workspace one call of seer_packed_gemm needs (one packed block of B).
 size_t seer_packed_gemm_workspace_floats(void);
 
-/// C[m×n] = packedA · B[k×n] (+ bias[row]) then max(·, 0) if relu, row-major with strides ldb, ldc.
+/// A piecewise-linear activation applied to each result: x < 0 ? negativeSlope·x : x, then clamped
+/// to [low, high], a NaN passing through. ReLU is (1, 0, +inf), LeakyReLU (alpha, -inf, +inf), Clip (1, min, max).
+typedef struct {
+    float negativeSlope, low, high;
+} seer_epilogue;
+
+/// C[m×n] = packedA · B[k×n] (+ bias[row]) then the epilogue if not NULL, row-major with strides ldb, ldc.
 /// `packed` comes from seer_pack_a with the same m and k. `bias` may be NULL. Needs an AVX2/FMA CPU.
 void seer_packed_gemm(int m, int n, int k, const float *packed, const float *b, int ldb,
-                      float *c, int ldc, const float *bias, int relu, float *workspace);
+                      float *c, int ldc, const float *bias, const seer_epilogue *epilogue, float *workspace);
+
+/// 1 when seer_depthwise_plane runs here: an AVX2/FMA CPU, at most 64 taps (kH·kW), column stride at most 8.
+int seer_depthwise_supported(int kH, int kW, int sW);
+
+/// Floats of scratch one seer_depthwise_plane call needs (the zero-bordered copy of its input).
+size_t seer_depthwise_scratch_floats(int outH, int outW, int kH, int kW, int sH, int sW, int dH, int dW);
+
+/// One plane of a depthwise convolution:
+/// out[oy][ox] = clamp(bias + Σ w[kh][kw] · in[oy·sH − padTop + kh·dH][ox·sW − padLeft + kw·dW], low, high),
+/// inputs outside the plane read as 0; NaN passes the clamp. Needs seer_depthwise_supported(kH, kW).
+/// `scratch` (seer_depthwise_scratch_floats) must be zeroed before the first plane of a geometry: a call
+/// writes only where input values go, so the zero borders stay valid for the next plane of that geometry.
+void seer_depthwise_plane(const float *input, int inH, int inW, const float *weights, int kH, int kW,
+                          int sH, int sW, int dH, int dW, int padTop, int padLeft,
+                          float bias, float low, float high,
+                          float *output, int outH, int outW, float *scratch);
 
 #endif

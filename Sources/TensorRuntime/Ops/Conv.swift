@@ -4,6 +4,8 @@
 // so one im2col / col2im / depthwise loop nest serves all of them. The innermost loops run
 // over output x, contiguous when the stride is 1.
 
+import CKernels
+
 /// How ONNX chooses the padding of a sliding window.
 enum AutoPad: String {
     case notSet = "NOTSET"
@@ -178,7 +180,7 @@ struct ConvKernel: ConstantSpecializable {
     func specialized(constants: [Tensor?]) throws -> (kernel: Kernel, absorbed: Set<Int>) {
         guard constants.count >= 2, let w = constants[1], w.dataType == .float32, w.rank >= 3, w.count > 0,
               w.shape[0] % group == 0, !(w.shape[1] == 1 && w.shape[0] == group),
-              BLAS.prefersPacked(rows: w.shape[0] / group) else { return (self, []) }
+              BLAS.prefersPacked(rows: w.shape[0] / group, depth: w.count / w.shape[0]) else { return (self, []) }
         let groupOutChannels = w.shape[0] / group
         let depth = w.count / w.shape[0]
         var kernel = self
@@ -299,17 +301,16 @@ private struct ConvProblem {
     }
 
     /// output[channel][0..<columns] = weights · b + bias, then the activation: packed weights when
-    /// the plan prepared them (bias and ReLU fused into the kernel), else BLAS and `finish`.
+    /// the plan prepared them (bias and ReLU, LeakyReLU or Clip fused into the kernel), else BLAS and `finish`.
     func product(group g: Int, weights: UnsafePointer<Float>?, depth: Int, columns: Int,
                  b: UnsafePointer<Float>, ldb: Int, output: UnsafeMutablePointer<Float>,
                  bias: UnsafePointer<Float>?, context: KernelContext) {
         let outputCount = geometry.outputCount, groupOutChannels = outChannels / group
         guard let weights else {
-            let packed = packedWeights![g]
-            let relu = activation == .relu
-            BLAS.sgemm(packed: packed, n: columns, b: b, ldb: ldb, c: output, ldc: outputCount, bias: bias,
-                       relu: relu, context: context)
-            if !relu {
+            let epilogue = activation.flatMap(BLAS.Epilogue.init)
+            BLAS.sgemm(packed: packedWeights![g], n: columns, b: b, ldb: ldb, c: output, ldc: outputCount,
+                       bias: bias, epilogue: epilogue, context: context)
+            if epilogue == nil {
                 finish(output, channels: groupOutChannels, stride: outputCount, columns: columns, bias: nil,
                        context: context)
             }
@@ -382,8 +383,10 @@ private struct ConvProblem {
         }
     }
 
-    /// Depthwise convolution (one input and one output channel per group) as direct loops.
+    /// Depthwise convolution (one input and one output channel per group): the vectorised plane
+    /// kernel for 1-D and 2-D windows on CPUs with AVX2/FMA, else direct loops.
     func runDepthwise(context: KernelContext) {
+        if runVectorizedDepthwise(context: context) { return }
         let g = geometry
         let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
         let (outD, outH, outW) = (g.output[0], g.output[1], g.output[2])
@@ -454,6 +457,42 @@ private struct ConvProblem {
             }
             activation?.apply(output, count: outputCount)
         }
+    }
+
+    /// Every plane through `seer_depthwise_plane`, ReLU and Clip applied in its store and other
+    /// activations after each plane; false, having done nothing, for 3-D windows or CPUs without AVX2/FMA.
+    private func runVectorizedDepthwise(context: KernelContext) -> Bool {
+        let g = geometry
+        let (kH, kW) = (Int32(g.kernel[1]), Int32(g.kernel[2]))
+        let (sH, sW, dH, dW) = (Int32(g.strides[1]), Int32(g.strides[2]), Int32(g.dilations[1]), Int32(g.dilations[2]))
+        guard g.input[0] == 1, g.kernel[0] == 1, g.output[0] == 1, g.padBegin[0] == 0,
+              seer_depthwise_supported(kH, kW, sW) != 0 else { return false }
+        let (low, high, after): (Float, Float, Activation?) = switch activation {
+        case .relu: (0, .infinity, nil)
+        case let .clip(min, max): (min, max, nil)
+        case nil: (-.infinity, .infinity, nil)
+        case let other?: (-.infinity, .infinity, other)
+        }
+        let (inH, inW, outH, outW) = (Int32(g.input[1]), Int32(g.input[2]), Int32(g.output[1]), Int32(g.output[2]))
+        let (padTop, padLeft) = (Int32(g.padBegin[1]), Int32(g.padBegin[2]))
+        let inputCount = g.inputCount, outputCount = g.outputCount, kernelCount = g.kernelCount
+        let scratchFloats = Int(seer_depthwise_scratch_floats(outH, outW, kH, kW, sH, sW, dH, dW))
+        let planes = batch * channels
+        let scratch = context.scratch(floats: min(context.options.threads, planes) * scratchFloats)
+        let w = self.w! // depthwise weights are never packed (ConvKernel.specialized)
+        context.parallelRanges(planes) { worker, range in
+            let planeScratch = scratch + worker * scratchFloats
+            planeScratch.update(repeating: 0, count: scratchFloats)
+            for plane in range {
+                let channel = plane % channels
+                let output = y + plane * outputCount
+                seer_depthwise_plane(x + plane * inputCount, inH, inW, w + channel * kernelCount, kH, kW,
+                                     sH, sW, dH, dW, padTop, padLeft, bias?[channel] ?? 0, low, high,
+                                     output, outH, outW, planeScratch)
+                after?.apply(output, count: outputCount)
+            }
+        }
+        return true
     }
 
     /// out[ox] = bias + Σ w[kh][kw] · row[kh·rowStride + ox·stride + kw·dilation] for ox in `columns`.

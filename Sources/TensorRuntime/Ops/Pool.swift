@@ -255,11 +255,23 @@ struct GlobalPoolKernel: Kernel {
                 for i in 1..<Swift.max(1, size) where values[i] > best { best = values[i] }
                 output[plane] = best
             } else {
-                var sum: Float = 0
-                for i in 0..<size { sum += values[i] }
-                output[plane] = sum / Float(size)
+                output[plane] = GlobalPoolKernel.sum(values, count: size) / Float(size)
             }
         }
         return [y]
+    }
+
+    /// Σ values[0..<count] in eight interleaved partial sums (a single running sum is one long chain
+    /// of dependent additions, which the compiler may not reorder into vector lanes).
+    static func sum(_ values: UnsafePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD8<Float>.zero
+        var i = 0
+        while i + 8 <= count {
+            lanes += UnsafeRawPointer(values + i).loadUnaligned(as: SIMD8<Float>.self)
+            i += 8
+        }
+        var total = lanes.sum()
+        while i < count { total += values[i]; i += 1 }
+        return total
     }
 }

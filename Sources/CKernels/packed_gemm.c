@@ -71,6 +71,56 @@ AVX2_FMA static void pack_b_block(const float *b, int ldb, int depth, int column
     }
 }
 
+/// Packs rows [depth0, depth0 + depth) × columns [pixel0, pixel0 + columns) of the image's unfolded
+/// matrix (im2col) straight into 16-column panels, as pack_b_block does for a stored matrix: row
+/// (channel·kH + kh)·kW + kw, column = output pixel oy·outW + ox, value the input under that tap or 0.
+/// Runs of pixels in one output row read one input row, contiguous when strideX is 1.
+AVX2_FMA static void pack_image_block(const seer_image_operand *im, int depth0, int depth, int pixel0, int columns,
+                                      float *packed) {
+    int rowBase[COLUMN_BLOCK], columnBase[COLUMN_BLOCK], runLength[COLUMN_BLOCK];
+    for (int j = 0, oy = pixel0 / im->outW, ox = pixel0 % im->outW; j < columns; j++) {
+        rowBase[j] = oy * im->strideY - im->padTop;
+        columnBase[j] = ox * im->strideX - im->padLeft;
+        runLength[j] = im->outW - ox;
+        if (++ox == im->outW) { ox = 0; oy++; }
+    }
+    int panels = (columns + COLUMNS_PER_PANEL - 1) / COLUMNS_PER_PANEL;
+    size_t planeSize = (size_t)im->inH * im->inW;
+    for (int p = 0; p < depth; p++) {
+        int q = depth0 + p;
+        int kw = q % im->kW, kh = q / im->kW % im->kH, channel = q / (im->kW * im->kH);
+        const float *plane = im->input + (size_t)channel * planeSize;
+        int dy = kh * im->dilationY, dx = kw * im->dilationX;
+        for (int panel = 0; panel < panels; panel++) {
+            float *to = packed + (size_t)panel * COLUMNS_PER_PANEL * depth + (size_t)p * COLUMNS_PER_PANEL;
+            int j0 = panel * COLUMNS_PER_PANEL, width = min_int(COLUMNS_PER_PANEL, columns - j0);
+            int t = 0;
+            while (t < width) {
+                int j = j0 + t, run = min_int(width - t, runLength[j]);
+                int iy = rowBase[j] + dy, ix = columnBase[j] + dx;
+                if (iy < 0 || iy >= im->inH) {
+                    for (int u = 0; u < run; u++) to[t + u] = 0.0f;
+                } else if (im->strideX == 1 && ix >= 0 && ix + run <= im->inW) {
+                    const float *from = plane + (size_t)iy * im->inW + ix;
+                    if (run == COLUMNS_PER_PANEL) {
+                        _mm256_store_ps(to, _mm256_loadu_ps(from));
+                        _mm256_store_ps(to + 8, _mm256_loadu_ps(from + 8));
+                    } else {
+                        for (int u = 0; u < run; u++) to[t + u] = from[u];
+                    }
+                } else {
+                    const float *row = plane + (size_t)iy * im->inW;
+                    for (int u = 0, x = ix; u < run; u++, x += im->strideX) {
+                        to[t + u] = x >= 0 && x < im->inW ? row[x] : 0.0f;
+                    }
+                }
+                t += run;
+            }
+            for (; t < COLUMNS_PER_PANEL; t++) to[t] = 0.0f;
+        }
+    }
+}
+
 /// One 6×16 tile of C: starts from C (accumulate), from bias[row] (bias non-NULL) or zero,
 /// adds depth steps of a (6 per step) times b (16 per step, 32-byte aligned), then applies the
 /// epilogue if there is one.
@@ -137,8 +187,133 @@ AVX2_FMA static void edge_tile(int depth, const float *a, const float *b, float 
     for (int r = 0; r < rows; r++) memcpy(c + (size_t)r * ldc, tile + r * COLUMNS_PER_PANEL, columns * sizeof(float));
 }
 
-void seer_packed_gemm(int m, int n, int k, const float *packed, const float *b, int ldb,
-                      float *c, int ldc, const float *bias, const seer_epilogue *epilogue, float *workspace) {
+/// 6 rows × up to 16 columns of a stride-1 convolution's output, B read straight from the padded input:
+/// depth step p reads 16 consecutive floats at base + offsets[p]. Full tiles are stored directly, edge
+/// tiles (fewer rows or columns) through a buffer.
+AVX2_FMA static void direct_tile(int depth, const float *a, const float *base, const int *offsets,
+                                 float *c, int ldc, int rows, int columns, const float *bias,
+                                 const seer_epilogue *epilogue) {
+    __m256 acc[ROWS_PER_PANEL][2];
+    for (int r = 0; r < ROWS_PER_PANEL; r++) acc[r][0] = acc[r][1] = _mm256_set1_ps(bias ? bias[r] : 0.0f);
+    __m256 c00 = acc[0][0], c01 = acc[0][1], c10 = acc[1][0], c11 = acc[1][1], c20 = acc[2][0], c21 = acc[2][1];
+    __m256 c30 = acc[3][0], c31 = acc[3][1], c40 = acc[4][0], c41 = acc[4][1], c50 = acc[5][0], c51 = acc[5][1];
+    for (int p = 0; p < depth; p++) {
+        const float *b = base + offsets[p];
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 x;
+        x = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+        x = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+        x = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+        x = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+        x = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+        x = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+        a += ROWS_PER_PANEL;
+    }
+    if (epilogue) {
+        __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps(epilogue->negativeSlope);
+        __m256 low = _mm256_set1_ps(epilogue->low), high = _mm256_set1_ps(epilogue->high);
+#define FINISH(v) v = _mm256_min_ps(high, _mm256_max_ps(low, \
+                      _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), _mm256_cmp_ps(v, zero, _CMP_LT_OQ))))
+        FINISH(c00); FINISH(c01); FINISH(c10); FINISH(c11); FINISH(c20); FINISH(c21);
+        FINISH(c30); FINISH(c31); FINISH(c40); FINISH(c41); FINISH(c50); FINISH(c51);
+#undef FINISH
+    }
+    float tile[ROWS_PER_PANEL * COLUMNS_PER_PANEL];
+    int full = rows == ROWS_PER_PANEL && columns == COLUMNS_PER_PANEL;
+    float *to = full ? c : tile;
+    int stride = full ? ldc : COLUMNS_PER_PANEL;
+    _mm256_storeu_ps(to + 0 * stride, c00); _mm256_storeu_ps(to + 0 * stride + 8, c01);
+    _mm256_storeu_ps(to + 1 * stride, c10); _mm256_storeu_ps(to + 1 * stride + 8, c11);
+    _mm256_storeu_ps(to + 2 * stride, c20); _mm256_storeu_ps(to + 2 * stride + 8, c21);
+    _mm256_storeu_ps(to + 3 * stride, c30); _mm256_storeu_ps(to + 3 * stride + 8, c31);
+    _mm256_storeu_ps(to + 4 * stride, c40); _mm256_storeu_ps(to + 4 * stride + 8, c41);
+    _mm256_storeu_ps(to + 5 * stride, c50); _mm256_storeu_ps(to + 5 * stride + 8, c51);
+    if (!full) {
+        for (int r = 0; r < rows; r++) memcpy(c + (size_t)r * ldc, tile + r * COLUMNS_PER_PANEL, columns * sizeof(float));
+    }
+}
+
+/// The zero-padded copy seer_direct_conv reads: per channel `rows` × `width` floats.
+static void direct_layout(const seer_image_operand *im, int outH, int *rows, int *width) {
+    *rows = (outH - 1) * im->strideY + (im->kH - 1) * im->dilationY + 1;
+    *width = im->outW + (im->kW - 1) * im->dilationX;
+}
+
+size_t seer_direct_conv_scratch_floats(const seer_image_operand *image, int channels, int outH) {
+    int rows, width;
+    direct_layout(image, outH, &rows, &width);
+    // The padded planes, a panel's worth of slack (edge tiles read up to 15 floats past a row's end),
+    // then one int offset per depth step.
+    return (size_t)channels * rows * width + COLUMNS_PER_PANEL + (size_t)channels * image->kH * image->kW;
+}
+
+void seer_direct_conv_prepare(const seer_image_operand *im, int channel0, int channel1, int channels, int outH,
+                              float *scratch) {
+    int rows, width;
+    direct_layout(im, outH, &rows, &width);
+    size_t planeSize = (size_t)rows * width;
+    int *offsets = (int *)(scratch + (size_t)channels * planeSize + COLUMNS_PER_PANEL);
+    if (channel0 == 0) memset(scratch + (size_t)channels * planeSize, 0, COLUMNS_PER_PANEL * sizeof(float));
+    for (int channel = channel0; channel < channel1; channel++) {
+        float *plane = scratch + (size_t)channel * planeSize;
+        const float *source = im->input + (size_t)channel * im->inH * im->inW;
+        for (int r = 0; r < rows; r++) {
+            float *row = plane + (size_t)r * width;
+            int iy = r - im->padTop;
+            if (iy < 0 || iy >= im->inH) {
+                memset(row, 0, (size_t)width * sizeof(float));
+                continue;
+            }
+            int first = min_int(width, im->padLeft > 0 ? im->padLeft : 0);
+            int skip = im->padLeft < 0 ? -im->padLeft : 0;     // input columns left of the padded row
+            int copied = min_int(width - first, im->inW - skip);
+            if (copied < 0) copied = 0;
+            memset(row, 0, (size_t)first * sizeof(float));
+            memcpy(row + first, source + (size_t)iy * im->inW + skip, (size_t)copied * sizeof(float));
+            memset(row + first + copied, 0, (size_t)(width - first - copied) * sizeof(float));
+        }
+        for (int kh = 0; kh < im->kH; kh++) {
+            for (int kw = 0; kw < im->kW; kw++) {
+                offsets[(channel * im->kH + kh) * im->kW + kw] =
+                    (int)((size_t)channel * planeSize + (size_t)kh * im->dilationY * width + (size_t)kw * im->dilationX);
+            }
+        }
+    }
+}
+
+void seer_direct_conv(int m, int k, const float *packed, const seer_image_operand *im, int channels, int outH,
+                      int row0, int row1, float *c, int ldc, const float *bias, const seer_epilogue *epilogue,
+                      const float *scratch) {
+    int rows, width;
+    direct_layout(im, outH, &rows, &width);
+    const int *offsets = (const int *)(scratch + (size_t)channels * rows * width + COLUMNS_PER_PANEL);
+    for (int oy = row0; oy < row1; oy++) {
+        const float *base = scratch + (size_t)oy * im->strideY * width;
+        for (int first = 0; first < m; first += ROWS_PER_PANEL) {
+            int panelRows = min_int(ROWS_PER_PANEL, m - first);
+            float panelBias[ROWS_PER_PANEL];
+            for (int r = 0; r < ROWS_PER_PANEL; r++) panelBias[r] = bias && r < panelRows ? bias[first + r] : 0.0f;
+            const float *aPanel = packed + (size_t)first * k;
+            float *out = c + (size_t)first * ldc + (size_t)oy * im->outW;
+            for (int ox = 0; ox < im->outW; ox += COLUMNS_PER_PANEL) {
+                direct_tile(k, aPanel, base + ox, offsets, out + ox, ldc, panelRows,
+                            min_int(COLUMNS_PER_PANEL, im->outW - ox), panelBias, epilogue);
+            }
+        }
+    }
+}
+
+/// The right operand of a product: a row-major matrix, or an image read through a convolution window.
+typedef struct {
+    const float *matrix;
+    int ldb;
+    const seer_image_operand *image;
+    int firstPixel;
+} operand_b;
+
+AVX2_FMA static void packed_product(int m, int n, int k, const float *packed, const operand_b *b,
+                                    float *c, int ldc, const float *bias, const seer_epilogue *epilogue,
+                                    float *workspace) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (int i = 0; i < m; i++) {
@@ -160,7 +335,11 @@ void seer_packed_gemm(int m, int n, int k, const float *packed, const float *b, 
         for (int depth0 = 0; depth0 < k; depth0 += depthStep) {
             int depth = min_int(depthStep, k - depth0);
             int first = depth0 == 0, last = depth0 + depth >= k;
-            pack_b_block(b + (size_t)depth0 * ldb + column0, ldb, depth, columns, aligned);
+            if (b->image) {
+                pack_image_block(b->image, depth0, depth, b->firstPixel + column0, columns, aligned);
+            } else {
+                pack_b_block(b->matrix + (size_t)depth0 * b->ldb + column0, b->ldb, depth, columns, aligned);
+            }
             for (int row0 = 0; row0 < m; row0 += ROWS_PER_PANEL) {
                 int rows = min_int(ROWS_PER_PANEL, m - row0);
                 const float *aPanel = packed + (size_t)row0 * k + (size_t)depth0 * ROWS_PER_PANEL;
@@ -185,6 +364,18 @@ void seer_packed_gemm(int m, int n, int k, const float *packed, const float *b, 
     }
 }
 
+void seer_packed_gemm(int m, int n, int k, const float *packed, const float *b, int ldb,
+                      float *c, int ldc, const float *bias, const seer_epilogue *epilogue, float *workspace) {
+    operand_b operand = {b, ldb, NULL, 0};
+    packed_product(m, n, k, packed, &operand, c, ldc, bias, epilogue, workspace);
+}
+
+void seer_packed_conv(int m, int n, int k, const float *packed, const seer_image_operand *image, int firstPixel,
+                      float *c, int ldc, const float *bias, const seer_epilogue *epilogue, float *workspace) {
+    operand_b operand = {NULL, 0, image, firstPixel};
+    packed_product(m, n, k, packed, &operand, c, ldc, bias, epilogue, workspace);
+}
+
 #else
 
 int seer_packed_gemm_supported(void) { return 0; }
@@ -193,6 +384,29 @@ void seer_packed_gemm(int m, int n, int k, const float *packed, const float *b, 
                       float *c, int ldc, const float *bias, const seer_epilogue *epilogue, float *workspace) {
     (void)m; (void)n; (void)k; (void)packed; (void)b; (void)ldb;
     (void)c; (void)ldc; (void)bias; (void)epilogue; (void)workspace;
+}
+
+void seer_packed_conv(int m, int n, int k, const float *packed, const seer_image_operand *image, int firstPixel,
+                      float *c, int ldc, const float *bias, const seer_epilogue *epilogue, float *workspace) {
+    (void)m; (void)n; (void)k; (void)packed; (void)image; (void)firstPixel;
+    (void)c; (void)ldc; (void)bias; (void)epilogue; (void)workspace;
+}
+
+size_t seer_direct_conv_scratch_floats(const seer_image_operand *image, int channels, int outH) {
+    (void)image; (void)channels; (void)outH;
+    return 0;
+}
+
+void seer_direct_conv_prepare(const seer_image_operand *image, int channel0, int channel1, int channels, int outH,
+                              float *scratch) {
+    (void)image; (void)channel0; (void)channel1; (void)channels; (void)outH; (void)scratch;
+}
+
+void seer_direct_conv(int m, int k, const float *packed, const seer_image_operand *image, int channels, int outH,
+                      int row0, int row1, float *c, int ldc, const float *bias, const seer_epilogue *epilogue,
+                      const float *scratch) {
+    (void)m; (void)k; (void)packed; (void)image; (void)channels; (void)outH; (void)row0; (void)row1;
+    (void)c; (void)ldc; (void)bias; (void)epilogue; (void)scratch;
 }
 
 #endif

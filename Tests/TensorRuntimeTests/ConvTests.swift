@@ -277,6 +277,34 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    func testStrideOneRowsRunAsDirectConvolutions() throws {
+        // Small weights, a column stride of 1 and outputs at least 16 wide: the packed weights multiply
+        // rows read straight from a padded copy of the input (BLAS.prefersDirect). Widths 37 and 20 leave
+        // partial 16-column tiles, 13 and 7 output channels partial 6-row panels; row stride 2 and
+        // dilation 2 change the padded copy's geometry.
+        var rng = ConvTestRandom(seed: 12)
+        let shapes: [(group: Int, channels: Int, outChannels: Int, input: [Int], stride: [Int], dilation: [Int])] = [
+            (1, 6, 13, [9, 37], [1, 1], [1, 1]), (2, 5, 7, [11, 20], [2, 1], [1, 2]), (1, 3, 32, [4, 16], [1, 1], [1, 1]),
+        ]
+        for shape in shapes {
+            var c = Case()
+            c.batch = 2; c.group = shape.group; c.groupChannels = shape.channels; c.groupOutChannels = shape.outChannels
+            c.input = shape.input; c.kernel = [3, 3]; c.strides = shape.stride; c.dilations = shape.dilation
+            c.padBegin = [1, 2]; c.padEnd = [2, 1]
+            for activation: Activation? in [nil, .relu, .leakyRelu(alpha: 0.1), .clip(min: -0.5, max: 0.5), .sigmoid] {
+                try check(c, rng: &rng, activation: activation)
+            }
+            try check(c, rng: &rng, threads: 2, activation: .relu)
+        }
+        // Too large a padded copy for the direct kernel (16 channels at 82x82), too few rows for packing
+        // to pay: the BLAS path runs with the W that the plan kept beside the packed weights.
+        var large = Case()
+        large.groupChannels = 16; large.groupOutChannels = 8
+        large.input = [80, 80]; large.kernel = [3, 3]; large.strides = [1, 1]; large.dilations = [1, 1]
+        large.padBegin = [1, 1]; large.padEnd = [1, 1]
+        try check(large, rng: &rng, activation: .leakyRelu(alpha: 0.1))
+    }
+
     func testTwoThreadsMatchTheReference() throws {
         var rng = ConvTestRandom(seed: 9)
         for _ in 0..<10 { try check(.random(&rng, rank: 2), rng: &rng, threads: 2) }

@@ -36,7 +36,7 @@ final class PackedGEMMTests: XCTestCase {
             c.withUnsafeMutableBufferPointer { cBuffer in
                 let cPointer = cBuffer.baseAddress!
                 let run = { (biasPointer: UnsafePointer<Float>?) in
-                    BLAS.sgemm(packed: packed, n: p.n, b: bBuffer.baseAddress!, ldb: p.ldb, c: cPointer,
+                    BLAS.sgemm(packed: packed, n: p.n, b: .matrix(bBuffer.baseAddress!, ldb: p.ldb), c: cPointer,
                                ldc: p.ldc, bias: biasPointer, epilogue: activation.flatMap(BLAS.Epilogue.init),
                                context: context)
                 }
@@ -118,7 +118,7 @@ final class PackedGEMMTests: XCTestCase {
             var c = [Float](repeating: 0, count: m * n)
             b.withUnsafeBufferPointer { bBuffer in
                 c.withUnsafeMutableBufferPointer { cBuffer in
-                    BLAS.sgemm(packed: packed, n: n, b: bBuffer.baseAddress!, ldb: n, c: cBuffer.baseAddress!, ldc: n,
+                    BLAS.sgemm(packed: packed, n: n, b: .matrix(bBuffer.baseAddress!, ldb: n), c: cBuffer.baseAddress!, ldc: n,
                                bias: nil, epilogue: BLAS.Epilogue(activation), context: context)
                 }
             }

@@ -42,4 +42,33 @@ void seer_depthwise_plane(const float *input, int inH, int inW, const float *wei
                           float bias, float low, float high,
                           float *output, int outH, int outW, float *scratch);
 
+/// A 2-D convolution's input seen as the unfolded (im2col) matrix: row (channel·kH + kh)·kW + kw,
+/// column oy·outW + ox, value input[channel][oy·strideY − padTop + kh·dilationY][ox·strideX − padLeft + kw·dilationX]
+/// or 0 outside the plane.
+typedef struct {
+    const float *input;
+    int inH, inW, outW;
+    int kH, kW, strideY, strideX, dilationY, dilationX, padTop, padLeft;
+} seer_image_operand;
+
+/// seer_packed_gemm with B the unfolded image, columns [firstPixel, firstPixel + n): packs the windows
+/// straight into the kernel's panels instead of writing and re-reading an im2col buffer.
+void seer_packed_conv(int m, int n, int k, const float *packed, const seer_image_operand *image, int firstPixel,
+                      float *c, int ldc, const float *bias, const seer_epilogue *epilogue, float *workspace);
+
+/// Floats of scratch the direct convolution below needs for `image` (strideX 1) with `channels` input
+/// channels and `outH` output rows: a zero-padded copy of the input and one offset per depth step.
+size_t seer_direct_conv_scratch_floats(const seer_image_operand *image, int channels, int outH);
+
+/// Fills channels [channel0, channel1) of that scratch (threads may fill disjoint ranges).
+void seer_direct_conv_prepare(const seer_image_operand *image, int channel0, int channel1, int channels, int outH,
+                              float *scratch);
+
+/// Output rows [row0, row1) of C[m × outH·outW] = packedA · unfold(image) (+ bias, then the epilogue)
+/// for a window with strideX 1: each depth step's 16 columns are read straight from the padded copy,
+/// so B is never packed (for few output channels, packing B costs about as much as the arithmetic).
+void seer_direct_conv(int m, int k, const float *packed, const seer_image_operand *image, int channels, int outH,
+                      int row0, int row1, float *c, int ldc, const float *bias, const seer_epilogue *epilogue,
+                      const float *scratch);
+
 #endif

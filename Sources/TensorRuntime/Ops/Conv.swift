@@ -161,8 +161,8 @@ struct ConvKernel: ConstantSpecializable {
     let window: WindowAttributes
     let group: Int
     let activation: Activation?
-    /// Per group, the constant weights packed for `BLAS.sgemm(packed:)` at load (the plan then drops W),
-    /// and W's shape; nil when W is read at run time.
+    /// Per group, the constant weights packed for `BLAS.sgemm(packed:)` at load (the plan then drops W
+    /// unless the BLAS path may still need it), and W's shape; nil when W is read at run time.
     private(set) var packedWeights: (shape: [Int], groups: [BLAS.PackedMatrix])?
 
     init(_ node: Node) throws {
@@ -175,20 +175,25 @@ struct ConvKernel: ConstantSpecializable {
         }
     }
 
-    /// Packs constant float weights per group where `BLAS.prefersPacked` says so; depthwise
-    /// convolutions (which run without GEMM) keep W as it is.
+    /// Packs constant float weights per group where `BLAS.prefersPacked` says so or a direct convolution
+    /// may run; depthwise convolutions (which run without GEMM) keep W as it is.
     func specialized(constants: [Tensor?]) throws -> (kernel: Kernel, absorbed: Set<Int>) {
         guard constants.count >= 2, let w = constants[1], w.dataType == .float32, w.rank >= 3, w.count > 0,
-              w.shape[0] % group == 0, !(w.shape[1] == 1 && w.shape[0] == group),
-              BLAS.prefersPacked(rows: w.shape[0] / group, depth: w.count / w.shape[0]) else { return (self, []) }
+              w.shape[0] % group == 0, !(w.shape[1] == 1 && w.shape[0] == group) else { return (self, []) }
         let groupOutChannels = w.shape[0] / group
         let depth = w.count / w.shape[0]
+        // A 1-D or 2-D window with column stride 1 may run as a direct convolution (decided per run, from
+        // the image size); W stays for the BLAS path when the packed kernel is not otherwise preferred.
+        let packed = BLAS.prefersPacked(rows: groupOutChannels, depth: depth)
+        let direct = w.rank <= 4 && (window.strides?.last ?? 1) == 1 && w.shape[2...].contains { $0 > 1 }
+            && BLAS.weightsFitDirect(rows: groupOutChannels, depth: depth)
+        guard packed || direct else { return (self, []) }
         var kernel = self
         kernel.packedWeights = (w.shape, (0..<group).map { g in
             BLAS.PackedMatrix(w.pointer(Float.self) + g * groupOutChannels * depth,
                               rows: groupOutChannels, depth: depth, lda: depth)
         })
-        return (kernel, [1])
+        return (kernel, packed ? [1] : [])
     }
 
     func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor] {
@@ -221,7 +226,7 @@ struct ConvKernel: ConstantSpecializable {
         let problem = ConvProblem(x: x.pointer(Float.self), w: w?.pointer(Float.self), bias: bias?.pointer(Float.self),
                                   y: y.pointer(Float.self), batch: batch, channels: channels, outChannels: outChannels,
                                   group: group, geometry: geometry, activation: activation,
-                                  packedWeights: w == nil ? packedWeights?.groups : nil)
+                                  packedWeights: packedWeights?.groups)
         if group == channels && outChannels == channels {
             problem.runDepthwise(context: context)
         } else {
@@ -234,7 +239,7 @@ struct ConvKernel: ConstantSpecializable {
 /// One Conv call's pointers and sizes.
 private struct ConvProblem {
     let x: UnsafePointer<Float>
-    /// The weights as W's layout, or nil when `packedWeights` holds them.
+    /// The weights as W's layout, or nil when only `packedWeights` holds them.
     let w: UnsafePointer<Float>?
     let bias: UnsafePointer<Float>?
     let y: UnsafeMutablePointer<Float>
@@ -272,6 +277,27 @@ private struct ConvProblem {
         let outputRows = geometry.output[0] * geometry.output[1], outputWidth = geometry.output[2]
         // Every tile re-reads all the weights: a tile at least as large as they are keeps that traffic
         // below the tile's own (yolov3-tiny's 512→1024 3×3 layer had run in 7 tiles of 26 columns).
+        if let packedWeights, let window = unfoldedWindow(),
+           w == nil || BLAS.prefersDirect(window, rows: groupOutChannels, depth: depth, outputRows: geometry.output[1]) {
+            // Packed weights and a 2-D window: the kernel reads the input directly or unfolds it as it
+            // packs it, no im2col buffer.
+            let epilogue = activation.flatMap(BLAS.Epilogue.init)
+            for item in 0..<batch {
+                for g in 0..<group {
+                    var image = window
+                    image.input = x + (item * channels + g * groupChannels) * inputCount
+                    let output = y + (item * outChannels + g * groupOutChannels) * outputCount
+                    BLAS.sgemm(packed: packedWeights[g], n: outputCount, b: .image(image, firstPixel: 0), c: output,
+                               ldc: outputCount, bias: bias.map { $0 + g * groupOutChannels }, epilogue: epilogue,
+                               context: context)
+                    if epilogue == nil {
+                        finish(output, channels: groupOutChannels, stride: outputCount, columns: outputCount, bias: nil,
+                               context: context)
+                    }
+                }
+            }
+            return
+        }
         let tileFloats = max(im2colTileFloats, groupOutChannels * depth)
         let rowsPerTile = max(1, min(outputRows, tileFloats / max(1, depth * outputWidth)))
         let col = isPointwise ? nil : context.scratch(floats: depth * rowsPerTile * outputWidth)
@@ -300,6 +326,18 @@ private struct ConvProblem {
         }
     }
 
+    /// The window as the packed kernel's image operand (input pointer still to set), for 1-D and 2-D
+    /// windows that are not pointwise; nil otherwise (3-D windows unfold through `im2col`).
+    func unfoldedWindow() -> seer_image_operand? {
+        let g = geometry
+        guard !isPointwise, g.input[0] == 1, g.kernel[0] == 1, g.output[0] == 1, g.padBegin[0] == 0 else { return nil }
+        return seer_image_operand(input: x, inH: Int32(g.input[1]), inW: Int32(g.input[2]), outW: Int32(g.output[2]),
+                                  kH: Int32(g.kernel[1]), kW: Int32(g.kernel[2]),
+                                  strideY: Int32(g.strides[1]), strideX: Int32(g.strides[2]),
+                                  dilationY: Int32(g.dilations[1]), dilationX: Int32(g.dilations[2]),
+                                  padTop: Int32(g.padBegin[1]), padLeft: Int32(g.padBegin[2]))
+    }
+
     /// output[channel][0..<columns] = weights · b + bias, then the activation: packed weights when
     /// the plan prepared them (bias and ReLU, LeakyReLU or Clip fused into the kernel), else BLAS and `finish`.
     func product(group g: Int, weights: UnsafePointer<Float>?, depth: Int, columns: Int,
@@ -308,7 +346,7 @@ private struct ConvProblem {
         let outputCount = geometry.outputCount, groupOutChannels = outChannels / group
         guard let weights else {
             let epilogue = activation.flatMap(BLAS.Epilogue.init)
-            BLAS.sgemm(packed: packedWeights![g], n: columns, b: b, ldb: ldb, c: output, ldc: outputCount,
+            BLAS.sgemm(packed: packedWeights![g], n: columns, b: .matrix(b, ldb: ldb), c: output, ldc: outputCount,
                        bias: bias, epilogue: epilogue, context: context)
             if epilogue == nil {
                 finish(output, channels: groupOutChannels, stride: outputCount, columns: columns, bias: nil,

@@ -121,6 +121,21 @@ AVX2_FMA static void pack_image_block(const seer_image_operand *im, int depth0, 
     }
 }
 
+/// Applies the epilogue to a 6×16 tile's twelve accumulators: x < 0 ? slope·x : x (a NaN compares
+/// false and stays), then max(low, ·) and min(high, ·), which return the value itself when it is NaN.
+AVX2_FMA static inline void finish_tile(const seer_epilogue *epilogue, __m256 *c00, __m256 *c01, __m256 *c10,
+                                        __m256 *c11, __m256 *c20, __m256 *c21, __m256 *c30, __m256 *c31,
+                                        __m256 *c40, __m256 *c41, __m256 *c50, __m256 *c51) {
+    __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps(epilogue->negativeSlope);
+    __m256 low = _mm256_set1_ps(epilogue->low), high = _mm256_set1_ps(epilogue->high);
+    __m256 *tile[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    for (int i = 0; i < 12; i++) {
+        __m256 v = *tile[i];
+        __m256 leaky = _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+        *tile[i] = _mm256_min_ps(high, _mm256_max_ps(low, leaky));
+    }
+}
+
 /// One 6×16 tile of C: starts from C (accumulate), from bias[row] (bias non-NULL) or zero,
 /// adds depth steps of a (6 per step) times b (16 per step, 32-byte aligned), then applies the
 /// epilogue if there is one.
@@ -158,15 +173,7 @@ AVX2_FMA static void kernel_6x16(int depth, const float *a, const float *b, floa
         b += COLUMNS_PER_PANEL;
     }
     if (epilogue) {
-        // x < 0 ? slope·x : x (a NaN compares false and stays), then max(low, ·) and min(high, ·),
-        // which return their second operand, the value, when it is NaN.
-        __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps(epilogue->negativeSlope);
-        __m256 low = _mm256_set1_ps(epilogue->low), high = _mm256_set1_ps(epilogue->high);
-#define FINISH(v) v = _mm256_min_ps(high, _mm256_max_ps(low, \
-                      _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), _mm256_cmp_ps(v, zero, _CMP_LT_OQ))))
-        FINISH(c00); FINISH(c01); FINISH(c10); FINISH(c11); FINISH(c20); FINISH(c21);
-        FINISH(c30); FINISH(c31); FINISH(c40); FINISH(c41); FINISH(c50); FINISH(c51);
-#undef FINISH
+        finish_tile(epilogue, &c00, &c01, &c10, &c11, &c20, &c21, &c30, &c31, &c40, &c41, &c50, &c51);
     }
     _mm256_storeu_ps(c + 0 * ldc, c00); _mm256_storeu_ps(c + 0 * ldc + 8, c01);
     _mm256_storeu_ps(c + 1 * ldc, c10); _mm256_storeu_ps(c + 1 * ldc + 8, c11);
@@ -210,13 +217,7 @@ AVX2_FMA static void direct_tile(int depth, const float *a, const float *base, c
         a += ROWS_PER_PANEL;
     }
     if (epilogue) {
-        __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps(epilogue->negativeSlope);
-        __m256 low = _mm256_set1_ps(epilogue->low), high = _mm256_set1_ps(epilogue->high);
-#define FINISH(v) v = _mm256_min_ps(high, _mm256_max_ps(low, \
-                      _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), _mm256_cmp_ps(v, zero, _CMP_LT_OQ))))
-        FINISH(c00); FINISH(c01); FINISH(c10); FINISH(c11); FINISH(c20); FINISH(c21);
-        FINISH(c30); FINISH(c31); FINISH(c40); FINISH(c41); FINISH(c50); FINISH(c51);
-#undef FINISH
+        finish_tile(epilogue, &c00, &c01, &c10, &c11, &c20, &c21, &c30, &c31, &c40, &c41, &c50, &c51);
     }
     float tile[ROWS_PER_PANEL * COLUMNS_PER_PANEL];
     int full = rows == ROWS_PER_PANEL && columns == COLUMNS_PER_PANEL;

@@ -275,8 +275,6 @@ private struct ConvProblem {
         let inputCount = geometry.inputCount, outputCount = geometry.outputCount
         let depth = groupChannels * geometry.kernelCount
         let outputRows = geometry.output[0] * geometry.output[1], outputWidth = geometry.output[2]
-        // Every tile re-reads all the weights: a tile at least as large as they are keeps that traffic
-        // below the tile's own (yolov3-tiny's 512→1024 3×3 layer had run in 7 tiles of 26 columns).
         if let packedWeights, let window = unfoldedWindow(),
            w == nil || BLAS.prefersDirect(window, rows: groupOutChannels, depth: depth, outputRows: geometry.output[1]) {
             // Packed weights and a 2-D window: the kernel reads the input directly or unfolds it as it
@@ -298,6 +296,8 @@ private struct ConvProblem {
             }
             return
         }
+        // Every tile re-reads all the weights: a tile at least as large as they are keeps that traffic
+        // below the tile's own (yolov3-tiny's 512→1024 3×3 layer had run in 7 tiles of 26 columns).
         let tileFloats = max(im2colTileFloats, groupOutChannels * depth)
         let rowsPerTile = max(1, min(outputRows, tileFloats / max(1, depth * outputWidth)))
         let col = isPointwise ? nil : context.scratch(floats: depth * rowsPerTile * outputWidth)

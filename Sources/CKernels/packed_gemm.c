@@ -121,19 +121,44 @@ AVX2_FMA static void pack_image_block(const seer_image_operand *im, int depth0, 
     }
 }
 
-/// Applies the epilogue to a 6×16 tile's twelve accumulators: x < 0 ? slope·x : x (a NaN compares
-/// false and stays), then max(low, ·) and min(high, ·), which return the value itself when it is NaN.
-AVX2_FMA static inline void finish_tile(const seer_epilogue *epilogue, __m256 *c00, __m256 *c01, __m256 *c10,
-                                        __m256 *c11, __m256 *c20, __m256 *c21, __m256 *c30, __m256 *c31,
-                                        __m256 *c40, __m256 *c41, __m256 *c50, __m256 *c51) {
+/// A 6×16 tile of C in registers: row r's columns 0-7 in v[r][0], 8-15 in v[r][1].
+typedef struct {
+    __m256 v[ROWS_PER_PANEL][2];
+} tile_sums;
+
+/// One depth step: row r += a[r] · (b0, b1).
+AVX2_FMA static inline void multiply_add(tile_sums *t, const float *a, __m256 b0, __m256 b1) {
+    for (int r = 0; r < ROWS_PER_PANEL; r++) {
+        __m256 x = _mm256_broadcast_ss(a + r);
+        t->v[r][0] = _mm256_fmadd_ps(x, b0, t->v[r][0]);
+        t->v[r][1] = _mm256_fmadd_ps(x, b1, t->v[r][1]);
+    }
+}
+
+/// Applies the epilogue: x < 0 ? slope·x : x (a NaN compares false and stays), then max(low, ·) and
+/// min(high, ·), which return the value itself when it is NaN.
+AVX2_FMA static inline void finish_tile(tile_sums *t, const seer_epilogue *epilogue) {
     __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps(epilogue->negativeSlope);
     __m256 low = _mm256_set1_ps(epilogue->low), high = _mm256_set1_ps(epilogue->high);
-    __m256 *tile[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-    for (int i = 0; i < 12; i++) {
-        __m256 v = *tile[i];
-        __m256 leaky = _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
-        *tile[i] = _mm256_min_ps(high, _mm256_max_ps(low, leaky));
+    for (int r = 0; r < ROWS_PER_PANEL; r++) {
+        for (int h = 0; h < 2; h++) {
+            __m256 v = t->v[r][h];
+            __m256 leaky = _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+            t->v[r][h] = _mm256_min_ps(high, _mm256_max_ps(low, leaky));
+        }
     }
+}
+
+AVX2_FMA static inline void store_tile(const tile_sums *t, float *c, int ldc) {
+    for (int r = 0; r < ROWS_PER_PANEL; r++) {
+        _mm256_storeu_ps(c + (size_t)r * ldc, t->v[r][0]);
+        _mm256_storeu_ps(c + (size_t)r * ldc + 8, t->v[r][1]);
+    }
+}
+
+/// Row r of the tile starts at bias[r] (bias non-NULL) or zero.
+AVX2_FMA static inline void start_tile(tile_sums *t, const float *bias) {
+    for (int r = 0; r < ROWS_PER_PANEL; r++) t->v[r][0] = t->v[r][1] = _mm256_set1_ps(bias ? bias[r] : 0.0f);
 }
 
 /// One 6×16 tile of C: starts from C (accumulate), from bias[row] (bias non-NULL) or zero,
@@ -141,46 +166,22 @@ AVX2_FMA static inline void finish_tile(const seer_epilogue *epilogue, __m256 *c
 /// epilogue if there is one.
 AVX2_FMA static void kernel_6x16(int depth, const float *a, const float *b, float *c, int ldc,
                                  int accumulate, const float *bias, const seer_epilogue *epilogue) {
-    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    tile_sums t;
     if (accumulate) {
-        c00 = _mm256_loadu_ps(c + 0 * ldc); c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
-        c10 = _mm256_loadu_ps(c + 1 * ldc); c11 = _mm256_loadu_ps(c + 1 * ldc + 8);
-        c20 = _mm256_loadu_ps(c + 2 * ldc); c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
-        c30 = _mm256_loadu_ps(c + 3 * ldc); c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
-        c40 = _mm256_loadu_ps(c + 4 * ldc); c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
-        c50 = _mm256_loadu_ps(c + 5 * ldc); c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
-    } else if (bias) {
-        c00 = c01 = _mm256_set1_ps(bias[0]);
-        c10 = c11 = _mm256_set1_ps(bias[1]);
-        c20 = c21 = _mm256_set1_ps(bias[2]);
-        c30 = c31 = _mm256_set1_ps(bias[3]);
-        c40 = c41 = _mm256_set1_ps(bias[4]);
-        c50 = c51 = _mm256_set1_ps(bias[5]);
+        for (int r = 0; r < ROWS_PER_PANEL; r++) {
+            t.v[r][0] = _mm256_loadu_ps(c + (size_t)r * ldc);
+            t.v[r][1] = _mm256_loadu_ps(c + (size_t)r * ldc + 8);
+        }
     } else {
-        c00 = c01 = c10 = c11 = c20 = c21 = _mm256_setzero_ps();
-        c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+        start_tile(&t, bias);
     }
     for (int p = 0; p < depth; p++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        __m256 x;
-        x = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-        x = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-        x = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-        x = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
-        x = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
-        x = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+        multiply_add(&t, a, _mm256_load_ps(b), _mm256_load_ps(b + 8));
         a += ROWS_PER_PANEL;
         b += COLUMNS_PER_PANEL;
     }
-    if (epilogue) {
-        finish_tile(epilogue, &c00, &c01, &c10, &c11, &c20, &c21, &c30, &c31, &c40, &c41, &c50, &c51);
-    }
-    _mm256_storeu_ps(c + 0 * ldc, c00); _mm256_storeu_ps(c + 0 * ldc + 8, c01);
-    _mm256_storeu_ps(c + 1 * ldc, c10); _mm256_storeu_ps(c + 1 * ldc + 8, c11);
-    _mm256_storeu_ps(c + 2 * ldc, c20); _mm256_storeu_ps(c + 2 * ldc + 8, c21);
-    _mm256_storeu_ps(c + 3 * ldc, c30); _mm256_storeu_ps(c + 3 * ldc + 8, c31);
-    _mm256_storeu_ps(c + 4 * ldc, c40); _mm256_storeu_ps(c + 4 * ldc + 8, c41);
-    _mm256_storeu_ps(c + 5 * ldc, c50); _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+    if (epilogue) finish_tile(&t, epilogue);
+    store_tile(&t, c, ldc);
 }
 
 /// A tile at the bottom or right edge: computed in a full 6×16 buffer, the valid part copied.
@@ -200,38 +201,21 @@ AVX2_FMA static void edge_tile(int depth, const float *a, const float *b, float 
 AVX2_FMA static void direct_tile(int depth, const float *a, const float *base, const int *offsets,
                                  float *c, int ldc, int rows, int columns, const float *bias,
                                  const seer_epilogue *epilogue) {
-    __m256 acc[ROWS_PER_PANEL][2];
-    for (int r = 0; r < ROWS_PER_PANEL; r++) acc[r][0] = acc[r][1] = _mm256_set1_ps(bias ? bias[r] : 0.0f);
-    __m256 c00 = acc[0][0], c01 = acc[0][1], c10 = acc[1][0], c11 = acc[1][1], c20 = acc[2][0], c21 = acc[2][1];
-    __m256 c30 = acc[3][0], c31 = acc[3][1], c40 = acc[4][0], c41 = acc[4][1], c50 = acc[5][0], c51 = acc[5][1];
+    tile_sums t;
+    start_tile(&t, bias);
     for (int p = 0; p < depth; p++) {
         const float *b = base + offsets[p];
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        __m256 x;
-        x = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-        x = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-        x = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-        x = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
-        x = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
-        x = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+        multiply_add(&t, a, _mm256_loadu_ps(b), _mm256_loadu_ps(b + 8));
         a += ROWS_PER_PANEL;
     }
-    if (epilogue) {
-        finish_tile(epilogue, &c00, &c01, &c10, &c11, &c20, &c21, &c30, &c31, &c40, &c41, &c50, &c51);
+    if (epilogue) finish_tile(&t, epilogue);
+    if (rows == ROWS_PER_PANEL && columns == COLUMNS_PER_PANEL) {
+        store_tile(&t, c, ldc);
+        return;
     }
     float tile[ROWS_PER_PANEL * COLUMNS_PER_PANEL];
-    int full = rows == ROWS_PER_PANEL && columns == COLUMNS_PER_PANEL;
-    float *to = full ? c : tile;
-    int stride = full ? ldc : COLUMNS_PER_PANEL;
-    _mm256_storeu_ps(to + 0 * stride, c00); _mm256_storeu_ps(to + 0 * stride + 8, c01);
-    _mm256_storeu_ps(to + 1 * stride, c10); _mm256_storeu_ps(to + 1 * stride + 8, c11);
-    _mm256_storeu_ps(to + 2 * stride, c20); _mm256_storeu_ps(to + 2 * stride + 8, c21);
-    _mm256_storeu_ps(to + 3 * stride, c30); _mm256_storeu_ps(to + 3 * stride + 8, c31);
-    _mm256_storeu_ps(to + 4 * stride, c40); _mm256_storeu_ps(to + 4 * stride + 8, c41);
-    _mm256_storeu_ps(to + 5 * stride, c50); _mm256_storeu_ps(to + 5 * stride + 8, c51);
-    if (!full) {
-        for (int r = 0; r < rows; r++) memcpy(c + (size_t)r * ldc, tile + r * COLUMNS_PER_PANEL, columns * sizeof(float));
-    }
+    store_tile(&t, tile, COLUMNS_PER_PANEL);
+    for (int r = 0; r < rows; r++) memcpy(c + (size_t)r * ldc, tile + r * COLUMNS_PER_PANEL, columns * sizeof(float));
 }
 
 /// The zero-padded copy seer_direct_conv reads: per channel `rows` × `width` floats.

@@ -35,6 +35,23 @@ void seer_pack_a(const float *a, int lda, int m, int k, float *packed) {
     }
 }
 
+size_t seer_column_panels_floats(int m, int k) {
+    size_t panels = (size_t)((m + COLUMNS_PER_PANEL - 1) / COLUMNS_PER_PANEL);
+    return panels * COLUMNS_PER_PANEL * (size_t)k;
+}
+
+void seer_pack_column_panels(const float *a, int lda, int m, int k, float *packed) {
+    for (int first = 0; first < m; first += COLUMNS_PER_PANEL) {
+        int rows = min_int(COLUMNS_PER_PANEL, m - first);
+        float *panel = packed + (size_t)first * k;
+        for (int p = 0; p < k; p++) {
+            for (int r = 0; r < COLUMNS_PER_PANEL; r++) {
+                panel[(size_t)p * COLUMNS_PER_PANEL + r] = r < rows ? a[(size_t)(first + r) * lda + p] : 0.0f;
+            }
+        }
+    }
+}
+
 size_t seer_packed_gemm_workspace_floats(void) {
     return (size_t)MAX_DEPTH_BLOCK * COLUMN_BLOCK + 8; // + 8: room to align to 32 bytes
 }
@@ -218,10 +235,10 @@ AVX2_FMA static void direct_tile(int depth, const float *a, const float *base, c
     for (int r = 0; r < rows; r++) memcpy(c + (size_t)r * ldc, tile + r * COLUMNS_PER_PANEL, columns * sizeof(float));
 }
 
-/// The zero-padded copy seer_direct_conv reads: per channel `rows` × `width` floats.
+/// The zero-padded copy seer_direct_conv and seer_channel_conv read: per channel `rows` × `width` floats.
 static void direct_layout(const seer_image_operand *im, int outH, int *rows, int *width) {
     *rows = (outH - 1) * im->strideY + (im->kH - 1) * im->dilationY + 1;
-    *width = im->outW + (im->kW - 1) * im->dilationX;
+    *width = (im->outW - 1) * im->strideX + (im->kW - 1) * im->dilationX + 1;
 }
 
 size_t seer_direct_conv_scratch_floats(const seer_image_operand *image, int channels, int outH) {
@@ -284,6 +301,82 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
                 direct_tile(k, aPanel, base + ox, offsets, out + ox, ldc, panelRows,
                             min_int(COLUMNS_PER_PANEL, im->outW - ox), panelBias, epilogue);
             }
+        }
+    }
+}
+
+/// Writes the tile transposed: C row `channel` gets the tile's column `channel`, `pixels` values of it.
+/// Eight rows (6 and two of zeros) × 8 columns are transposed in registers per half of the tile.
+AVX2_FMA static inline void store_transposed(const tile_sums *t, float *c, int ldc, int channels, int pixels) {
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(pixels), lane);
+    __m256 zero = _mm256_setzero_ps();
+    for (int h = 0; h < 2 && h * 8 < channels; h++) {
+        __m256 r0 = t->v[0][h], r1 = t->v[1][h], r2 = t->v[2][h], r3 = t->v[3][h], r4 = t->v[4][h], r5 = t->v[5][h];
+        __m256 a0 = _mm256_unpacklo_ps(r0, r1), a1 = _mm256_unpackhi_ps(r0, r1);
+        __m256 a2 = _mm256_unpacklo_ps(r2, r3), a3 = _mm256_unpackhi_ps(r2, r3);
+        __m256 a4 = _mm256_unpacklo_ps(r4, r5), a5 = _mm256_unpackhi_ps(r4, r5);
+        __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xEE);
+        __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xEE);
+        __m256 b4 = _mm256_shuffle_ps(a4, zero, 0x44), b5 = _mm256_shuffle_ps(a4, zero, 0xEE);
+        __m256 b6 = _mm256_shuffle_ps(a5, zero, 0x44), b7 = _mm256_shuffle_ps(a5, zero, 0xEE);
+        __m256 column[8] = {
+            _mm256_permute2f128_ps(b0, b4, 0x20), _mm256_permute2f128_ps(b1, b5, 0x20),
+            _mm256_permute2f128_ps(b2, b6, 0x20), _mm256_permute2f128_ps(b3, b7, 0x20),
+            _mm256_permute2f128_ps(b0, b4, 0x31), _mm256_permute2f128_ps(b1, b5, 0x31),
+            _mm256_permute2f128_ps(b2, b6, 0x31), _mm256_permute2f128_ps(b3, b7, 0x31),
+        };
+        int count = min_int(8, channels - h * 8);
+        for (int j = 0; j < count; j++) _mm256_maskstore_ps(c + (size_t)(h * 8 + j) * ldc, mask, column[j]);
+    }
+}
+
+/// 6 output pixels × 16 output channels, the transpose of a direct tile: depth step p multiplies the input
+/// at pixel[i] + offsets[p] (broadcast, one per pixel) by 16 consecutive weights. Rows of the register tile
+/// are pixels, so C (channels × pixels) is written through a transposing buffer; `bias` has 16 floats.
+AVX2_FMA static void channel_tile(int depth, const float *weights, const float *const pixel[ROWS_PER_PANEL],
+                                  const int *offsets, const float *bias, const seer_epilogue *epilogue,
+                                  float *c, int ldc, int channels, int pixels) {
+    tile_sums t;
+    __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
+    for (int r = 0; r < ROWS_PER_PANEL; r++) {
+        t.v[r][0] = bias0;
+        t.v[r][1] = bias1;
+    }
+    for (int p = 0; p < depth; p++) {
+        __m256 w0 = _mm256_loadu_ps(weights), w1 = _mm256_loadu_ps(weights + 8);
+        int offset = offsets[p];
+        for (int r = 0; r < ROWS_PER_PANEL; r++) {
+            __m256 x = _mm256_broadcast_ss(pixel[r] + offset);
+            t.v[r][0] = _mm256_fmadd_ps(x, w0, t.v[r][0]);
+            t.v[r][1] = _mm256_fmadd_ps(x, w1, t.v[r][1]);
+        }
+        weights += COLUMNS_PER_PANEL;
+    }
+    if (epilogue) finish_tile(&t, epilogue);
+    store_transposed(&t, c, ldc, channels, pixels);
+}
+
+void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image_operand *im, int channels, int outH,
+                       int panel0, int panel1, int pixel0, int pixel1, float *c, int ldc, const float *bias,
+                       const seer_epilogue *epilogue, const float *scratch) {
+    int rows, width;
+    direct_layout(im, outH, &rows, &width);
+    const int *offsets = (const int *)(scratch + (size_t)channels * rows * width + COLUMNS_PER_PANEL);
+    for (int panel = panel0; panel < panel1; panel++) {
+        int first = panel * COLUMNS_PER_PANEL, panelChannels = min_int(COLUMNS_PER_PANEL, m - first);
+        float panelBias[COLUMNS_PER_PANEL];
+        for (int j = 0; j < COLUMNS_PER_PANEL; j++) panelBias[j] = bias && j < panelChannels ? bias[first + j] : 0.0f;
+        const float *weights = columnPanels + (size_t)first * k;
+        for (int q0 = pixel0; q0 < pixel1; q0 += ROWS_PER_PANEL) {
+            // Each pixel's window origin in the padded copy; missing pixels of the last group repeat the first.
+            const float *pixel[ROWS_PER_PANEL];
+            for (int r = 0; r < ROWS_PER_PANEL; r++) {
+                int q = q0 + r < pixel1 ? q0 + r : q0, oy = q / im->outW, ox = q % im->outW;
+                pixel[r] = scratch + (size_t)oy * im->strideY * width + (size_t)ox * im->strideX;
+            }
+            channel_tile(k, weights, pixel, offsets, panelBias, epilogue, c + (size_t)first * ldc + q0, ldc,
+                         panelChannels, min_int(ROWS_PER_PANEL, pixel1 - q0));
         }
     }
 }
@@ -392,6 +485,13 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
                       const float *scratch) {
     (void)m; (void)k; (void)packed; (void)image; (void)channels; (void)outH; (void)row0; (void)row1;
     (void)c; (void)ldc; (void)bias; (void)epilogue; (void)scratch;
+}
+
+void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image_operand *image, int channels, int outH,
+                       int panel0, int panel1, int pixel0, int pixel1, float *c, int ldc, const float *bias,
+                       const seer_epilogue *epilogue, const float *scratch) {
+    (void)m; (void)k; (void)columnPanels; (void)image; (void)channels; (void)outH; (void)panel0; (void)panel1;
+    (void)pixel0; (void)pixel1; (void)c; (void)ldc; (void)bias; (void)epilogue; (void)scratch;
 }
 
 #endif

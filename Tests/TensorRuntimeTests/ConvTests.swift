@@ -260,15 +260,17 @@ final class ConvTests: XCTestCase {
         }
     }
 
-    func testWideLayersUseWeightsPackedAtLoad() throws {
-        // >= 64 output channels per group: on AVX2/FMA CPUs the plan packs W once (BLAS.prefersPacked) and
-        // the packed kernel runs with bias and ReLU fused; 70 and 65 rows leave partial 6-row panels,
-        // 7x9 and 3x3 outputs partial 16-column panels, 3x3 taps over 48 channels two depth blocks.
+    func testLayersPackedInSixRowPanelsAtLoad() throws {
+        // On AVX2/FMA CPUs the plan packs W once into 6-row panels (BLAS.prefersPacked) where 16-channel
+        // panels do not apply, and the packed kernel runs with bias and ReLU fused: 20 rows over a shallow
+        // depth of 45, a pointwise layer with 65 rows, and 64 rows over a depth of 3105 (nine depth blocks).
+        // 20 and 65 rows leave partial 6-row panels, 7x9 and 3x5 outputs partial 16-column panels.
         var rng = ConvTestRandom(seed: 10)
-        for (group, groupChannels, groupOutChannels, kernel, stride) in [(1, 48, 70, 3, 1), (2, 5, 65, 1, 1), (1, 9, 64, 3, 2)] {
+        for (group, groupChannels, groupOutChannels, kernel, output) in [(1, 5, 20, 3, 7), (2, 5, 65, 1, 7), (1, 345, 64, 3, 3)] {
+            let stride = output == 3 ? 2 : 1
             var c = Case()
             c.group = group; c.groupChannels = groupChannels; c.groupOutChannels = groupOutChannels
-            c.input = [7 * stride, 9 * stride]; c.kernel = [kernel, kernel]; c.strides = [stride, stride]
+            c.input = [output * stride, (output + 2) * stride]; c.kernel = [kernel, kernel]; c.strides = [stride, stride]
             c.dilations = [1, 1]; c.padBegin = [kernel / 2, kernel / 2]; c.padEnd = [kernel / 2, kernel / 2]
             for activation: Activation? in [nil, .relu, .sigmoid] {
                 try check(c, rng: &rng, activation: activation)
@@ -284,7 +286,7 @@ final class ConvTests: XCTestCase {
         // dilation 2 change the padded copy's geometry.
         var rng = ConvTestRandom(seed: 12)
         let shapes: [(group: Int, channels: Int, outChannels: Int, input: [Int], stride: [Int], dilation: [Int])] = [
-            (1, 6, 13, [9, 37], [1, 1], [1, 1]), (2, 5, 7, [11, 20], [2, 1], [1, 2]), (1, 3, 32, [4, 16], [1, 1], [1, 1]),
+            (1, 6, 13, [9, 37], [1, 1], [1, 1]), (2, 5, 7, [11, 20], [2, 1], [1, 2]), (1, 3, 24, [4, 16], [1, 1], [1, 1]),
         ]
         for shape in shapes {
             var c = Case()
@@ -303,6 +305,31 @@ final class ConvTests: XCTestCase {
         large.input = [80, 80]; large.kernel = [3, 3]; large.strides = [1, 1]; large.dilations = [1, 1]
         large.padBegin = [1, 1]; large.padEnd = [1, 1]
         try check(large, rng: &rng, activation: .leakyRelu(alpha: 0.1))
+    }
+
+    func testChannelPanelConvolutions() throws {
+        // 16, 32 or at least 64 output channels per group (BLAS.prefersChannelPanels): seer_channel_conv
+        // broadcasts each output pixel's input against 16 channels of weights. 70 rows leave a partial
+        // 16-channel panel; 3x3, 7x9, 1x5 and 1-D outputs leave partial groups of 6 pixels; strides 2 and 3,
+        // dilation 2, asymmetric pads and a 1x1 kernel with stride 2 change the padded copy's geometry.
+        var rng = ConvTestRandom(seed: 13)
+        let shapes: [(group: Int, channels: Int, outChannels: Int, input: [Int], kernel: [Int], stride: [Int],
+                      dilation: [Int])] = [
+            (1, 7, 16, [9, 11], [3, 3], [1, 1], [1, 1]), (2, 3, 32, [14, 19], [3, 3], [2, 3], [1, 2]),
+            (1, 12, 70, [5, 5], [3, 3], [1, 1], [1, 1]), (1, 4, 64, [13, 9], [1, 1], [2, 2], [1, 1]),
+            (1, 3, 16, [3, 33], [3, 7], [2, 2], [1, 1]), (1, 5, 32, [40], [5], [3], [2]),
+        ]
+        for shape in shapes {
+            var c = Case()
+            c.batch = 2; c.group = shape.group; c.groupChannels = shape.channels; c.groupOutChannels = shape.outChannels
+            c.input = shape.input; c.kernel = shape.kernel; c.strides = shape.stride; c.dilations = shape.dilation
+            c.padBegin = shape.kernel.map { $0 / 2 }; c.padEnd = shape.kernel.map { ($0 - 1) / 2 + 1 }
+            for activation: Activation? in [nil, .relu, .leakyRelu(alpha: 0.1), .clip(min: -0.5, max: 0.5), .sigmoid] {
+                try check(c, rng: &rng, activation: activation)
+            }
+            // Two threads split 16-channel panels (4 or more) or groups of 6 pixels (fewer).
+            try check(c, rng: &rng, threads: 2, activation: .relu)
+        }
     }
 
     func testTwoThreadsMatchTheReference() throws {

@@ -56,7 +56,7 @@ typedef struct {
 void seer_packed_conv(int m, int n, int k, const float *packed, const seer_image_operand *image, int firstPixel,
                       float *c, int ldc, const float *bias, const seer_epilogue *epilogue, float *workspace);
 
-/// Floats of scratch the direct convolution below needs for `image` (strideX 1) with `channels` input
+/// Floats of scratch the direct and channel convolutions below need for `image` with `channels` input
 /// channels and `outH` output rows: a zero-padded copy of the input and one offset per depth step.
 size_t seer_direct_conv_scratch_floats(const seer_image_operand *image, int channels, int outH);
 
@@ -71,4 +71,16 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
                       int row0, int row1, float *c, int ldc, const float *bias, const seer_epilogue *epilogue,
                       const float *scratch);
 
+/// Floats needed to pack an m×k left operand into 16-row column panels (m rounded up to 16).
+size_t seer_column_panels_floats(int m, int k);
+/// Packs row-major A (m×k, row stride lda) into panels of 16 rows stored depth-major (16 consecutive
+/// floats per depth step, one per row, zero-padded): the vector operand of seer_channel_conv.
+void seer_pack_column_panels(const float *a, int lda, int m, int k, float *packed);
+/// Output channels [16·panel0, 16·panel1) × pixels [pixel0, pixel1) of C[m × outH·outW] = A · unfold(image)
+/// (+ bias, then the epilogue) for any 2-D window, with A from seer_pack_column_panels and `scratch` filled
+/// by seer_direct_conv_prepare: vectors run across 16 output channels and each output pixel's input is
+/// broadcast, so small or narrow outputs waste no columns and the image is never packed.
+void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image_operand *image, int channels, int outH,
+                       int panel0, int panel1, int pixel0, int pixel1, float *c, int ldc, const float *bias,
+                       const seer_epilogue *epilogue, const float *scratch);
 #endif

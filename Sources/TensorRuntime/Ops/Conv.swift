@@ -175,23 +175,29 @@ struct ConvKernel: ConstantSpecializable {
         }
     }
 
-    /// Packs constant float weights per group where `BLAS.prefersPacked` says so or a direct convolution
-    /// may run; depthwise convolutions (which run without GEMM) keep W as it is.
+    /// Packs constant float weights per group: into 16-channel panels for `seer_channel_conv` where
+    /// `BLAS.prefersChannelPanels` says so and the window is 1-D or 2-D and never pointwise, else into
+    /// 6-row panels where `BLAS.prefersPacked` says so or a direct convolution may run; depthwise
+    /// convolutions (which run without GEMM) keep W as it is.
     func specialized(constants: [Tensor?]) throws -> (kernel: Kernel, absorbed: Set<Int>) {
         guard constants.count >= 2, let w = constants[1], w.dataType == .float32, w.rank >= 3, w.count > 0,
               w.shape[0] % group == 0, !(w.shape[1] == 1 && w.shape[0] == group) else { return (self, []) }
         let groupOutChannels = w.shape[0] / group
         let depth = w.count / w.shape[0]
-        // A 1-D or 2-D window with column stride 1 may run as a direct convolution (decided per run, from
-        // the image size); W stays for the BLAS path when the packed kernel is not otherwise preferred.
-        let packed = BLAS.prefersPacked(rows: groupOutChannels, depth: depth)
-        let direct = w.rank <= 4 && (window.strides?.last ?? 1) == 1 && w.shape[2...].contains { $0 > 1 }
+        // A 1-D or 2-D window that is never pointwise always reads the image through `unfoldedWindow`.
+        let unfoldsImage = w.rank <= 4
+            && (w.shape[2...].contains { $0 > 1 } || (window.strides ?? []).contains { $0 > 1 })
+        let channelPanels = unfoldsImage && BLAS.prefersChannelPanels(rows: groupOutChannels, depth: depth)
+        // A window with column stride 1 may run as a direct convolution (decided per run, from the image
+        // size); W stays for the BLAS path when the packed kernel is not otherwise preferred.
+        let packed = channelPanels || BLAS.prefersPacked(rows: groupOutChannels, depth: depth)
+        let direct = unfoldsImage && (window.strides?.last ?? 1) == 1 && w.shape[2...].contains { $0 > 1 }
             && BLAS.weightsFitDirect(rows: groupOutChannels, depth: depth)
         guard packed || direct else { return (self, []) }
         var kernel = self
         kernel.packedWeights = (w.shape, (0..<group).map { g in
-            BLAS.PackedMatrix(w.pointer(Float.self) + g * groupOutChannels * depth,
-                              rows: groupOutChannels, depth: depth, lda: depth)
+            BLAS.PackedMatrix(w.pointer(Float.self) + g * groupOutChannels * depth, rows: groupOutChannels,
+                              depth: depth, lda: depth, layout: channelPanels ? .columnPanels : .rowPanels)
         })
         return (kernel, packed ? [1] : [])
     }

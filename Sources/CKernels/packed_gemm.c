@@ -368,13 +368,18 @@ void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image
         float panelBias[COLUMNS_PER_PANEL];
         for (int j = 0; j < COLUMNS_PER_PANEL; j++) panelBias[j] = bias && j < panelChannels ? bias[first + j] : 0.0f;
         const float *weights = columnPanels + (size_t)first * k;
+        // Output pixel q0 is (oy, ox); the group's pixels follow it in raster order.
+        int oy = pixel0 / im->outW, ox = pixel0 % im->outW;
         for (int q0 = pixel0; q0 < pixel1; q0 += ROWS_PER_PANEL) {
             // Each pixel's window origin in the padded copy; missing pixels of the last group repeat the first.
             const float *pixel[ROWS_PER_PANEL];
+            int y = oy, x = ox;
             for (int r = 0; r < ROWS_PER_PANEL; r++) {
-                int q = q0 + r < pixel1 ? q0 + r : q0, oy = q / im->outW, ox = q % im->outW;
-                pixel[r] = scratch + (size_t)oy * im->strideY * width + (size_t)ox * im->strideX;
+                pixel[r] = q0 + r < pixel1 ? scratch + (size_t)y * im->strideY * width + (size_t)x * im->strideX
+                                           : pixel[0];
+                if (++x == im->outW) { x = 0; y++; }
             }
+            oy = y, ox = x;
             channel_tile(k, weights, pixel, offsets, panelBias, epilogue, c + (size_t)first * ldc + q0, ldc,
                          panelChannels, min_int(ROWS_PER_PANEL, pixel1 - q0));
         }

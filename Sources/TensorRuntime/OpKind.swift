@@ -74,11 +74,9 @@ public enum OpKind: String, Sendable, CaseIterable {
         case .hardSwish: return 14...21
         // Unchanged since opset 6 (the ONNX node tests still use 6).
         case .elu, .hardSigmoid: return 6...18
-        // Unchanged since opset 1.
-        case .globalAveragePool, .globalMaxPool: return 1...18
-        case .upsample: return 7...9
         // Unchanged since opset 1: older imports mean the same operator.
         case .globalAveragePool, .globalMaxPool: return 1...18
+        case .upsample: return 7...9
         default: return 7...18
         }
     }

@@ -1,4 +1,4 @@
-import Dispatch
+import CKernels
 import Foundation
 
 /// Why a kernel refused a node (at construction) or an input (at run time).
@@ -78,8 +78,14 @@ public final class KernelContext {
     let pool = BufferPool()
     private var scratchStorage: TensorStorage?
     private var packingStorage: TensorStorage?
+    /// The threads of `parallelRanges`, started with the first parallel loop (nil until then, and with 1 thread).
+    private var team: OpaquePointer?
+    /// Whether a parallel loop is running: a loop inside it runs on its caller's thread.
+    private var inParallelLoop = false
 
     public init(options: ExecutionOptions) { self.options = options }
+
+    deinit { seer_team_destroy(team) }
 
     /// A tensor for a kernel's output. Its contents are undefined: the kernel must write every element.
     public func allocate(_ dataType: DataType, _ shape: [Int]) -> Tensor {
@@ -121,22 +127,36 @@ public final class KernelContext {
         parallelRanges(count) { _, range in for index in range { body(index) } }
     }
 
-    /// Splits 0..<count into at most `options.threads` consecutive ranges and runs `body(worker, range)`
-    /// for each on its own thread; `worker` (0..<threads) lets a body use per-thread scratch.
+    /// Splits 0..<count into at most `options.threads` consecutive ranges and runs `body(worker, range)` once
+    /// for each on the context's threads (a range goes to whichever thread claims it first); `worker`
+    /// (0..<threads) numbers the ranges, so a body may use per-worker scratch. A loop started inside a
+    /// body runs on that body's thread.
     public func parallelRanges(_ count: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
-        let threads = min(options.threads, count)
-        if threads <= 1 {
-            if count > 0 { body(0, 0..<count) }
-            return
-        }
+        guard count > 0 else { return }
+        if team == nil, options.threads > 1 { team = seer_team_create(Int32(options.threads)) }
+        guard let team, !inParallelLoop else { return body(0, 0..<count) }
+        let threads = min(Int(seer_team_threads(team)), count)
+        if threads <= 1 { return body(0, 0..<count) }
+        inParallelLoop = true
+        defer { inParallelLoop = false }
         withoutActuallyEscaping(body) { body in
-            let chunk = (count + threads - 1) / threads
-            DispatchQueue.concurrentPerform(iterations: threads) { worker in
-                let start = worker * chunk
-                let end = min(start + chunk, count)
-                if start < end { body(worker, start..<end) }
+            var loop = ParallelLoop(count: count, chunk: (count + threads - 1) / threads, body: body)
+            withUnsafeMutablePointer(to: &loop) { loop in
+                // Range i (the i-th worker's) runs on whichever thread claims it first.
+                seer_team_run(team, Int32(threads), { context, worker in
+                    let loop = context!.assumingMemoryBound(to: ParallelLoop.self).pointee
+                    let start = Int(worker) * loop.chunk, end = min(start + loop.chunk, loop.count)
+                    if start < end { loop.body(Int(worker), start..<end) }
+                }, loop)
             }
         }
+    }
+
+    /// One `parallelRanges` call as the team's workers see it.
+    private struct ParallelLoop {
+        let count: Int
+        let chunk: Int
+        let body: (_ worker: Int, _ range: Range<Int>) -> Void
     }
 
     /// Returns a no longer referenced storage to the pool (the executor calls this at a value's last use).

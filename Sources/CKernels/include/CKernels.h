@@ -71,6 +71,20 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
                       int row0, int row1, float *c, int ldc, const float *bias, const seer_epilogue *epilogue,
                       const float *scratch);
 
+/// A team of `threads` threads (the caller plus threads − 1 helpers) for an executor's parallel loops.
+/// Helpers spin for a few tens of microseconds after each job before they sleep. NULL when out of memory;
+/// a team whose helpers could not all start runs with fewer (seer_team_threads).
+typedef struct seer_team seer_team;
+typedef void (*seer_team_task)(void *context, int task);
+seer_team *seer_team_create(int threads);
+int seer_team_threads(const seer_team *team);
+/// Runs task(context, i) once for every i in 0..<tasks on the calling thread and the helpers, whichever
+/// claims i first (a helper that is slow to wake leaves its share to the others), and returns when all
+/// have returned. One caller at a time; `task` must not call it again.
+void seer_team_run(seer_team *team, int tasks, seer_team_task task, void *context);
+/// Stops and joins the helpers.
+void seer_team_destroy(seer_team *team);
+
 /// Floats needed to pack an m×k left operand into 16-row column panels (m rounded up to 16).
 size_t seer_column_panels_floats(int m, int k);
 /// Packs row-major A (m×k, row stride lda) into panels of 16 rows stored depth-major (16 consecutive

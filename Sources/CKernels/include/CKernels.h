@@ -71,4 +71,18 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
                       int row0, int row1, float *c, int ldc, const float *bias, const seer_epilogue *epilogue,
                       const float *scratch);
 
+/// One plane's 2-D max pooling window: input and output sizes, kernel, strides, dilations, leading pads.
+typedef struct {
+    int inH, inW, outH, outW;
+    int kH, kW, strideY, strideX, dilationY, dilationX, padTop, padLeft;
+} seer_pool_geometry;
+
+/// 1 when seer_max_pool_plane runs vectorised here (an AVX2 CPU), else 0.
+int seer_max_pool_supported(void);
+
+/// out[oy][ox] = max over kh, kw of in[oy·strideY − padTop + kh·dilationY][ox·strideX − padLeft + kw·dilationX],
+/// positions outside the plane skipped, folded in (kh, kw) order as m = v > m ? v : m from m = −inf:
+/// NaN inputs are skipped and a window with no other value gives −inf.
+void seer_max_pool_plane(const float *input, float *output, const seer_pool_geometry *geometry);
+
 #endif

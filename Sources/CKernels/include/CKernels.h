@@ -97,4 +97,19 @@ void seer_pack_column_panels(const float *a, int lda, int m, int k, float *packe
 void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image_operand *image, int channels, int outH,
                        int panel0, int panel1, int pixel0, int pixel1, float *c, int ldc, const float *bias,
                        const seer_epilogue *epilogue, const float *scratch);
+
+/// One plane's 2-D max pooling window: input and output sizes, kernel, strides, dilations, leading pads.
+typedef struct {
+    int inH, inW, outH, outW;
+    int kH, kW, strideY, strideX, dilationY, dilationX, padTop, padLeft;
+} seer_pool_geometry;
+
+/// 1 when seer_max_pool_plane runs vectorised here (an AVX2 CPU), else 0.
+int seer_max_pool_supported(void);
+
+/// out[oy][ox] = max over kh, kw of in[oy·strideY − padTop + kh·dilationY][ox·strideX − padLeft + kw·dilationX],
+/// positions outside the plane skipped, folded in (kh, kw) order as m = v > m ? v : m from m = −inf:
+/// NaN inputs are skipped and a window with no other value gives −inf.
+void seer_max_pool_plane(const float *input, float *output, const seer_pool_geometry *geometry);
+
 #endif

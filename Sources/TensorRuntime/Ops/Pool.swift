@@ -1,6 +1,9 @@
 // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool (ONNX opsets 7-18).
 //
-// Spatial ranks 1-3 share one loop nest through `WindowGeometry` (padded to 3-D).
+// Spatial ranks 1-3 share one loop nest through `WindowGeometry` (padded to 3-D); 2-D float MaxPool
+// without Indices runs through the vectorised plane kernel in CKernels when the CPU has AVX2.
+
+import CKernels
 
 struct PoolKernel: Kernel {
     enum Mode { case max, average }
@@ -58,6 +61,9 @@ struct PoolKernel: Kernel {
             let indices = wantsIndices ? context.allocate(.int64, outputShape) : nil
             let indexPointer = indices?.pointer(Int64.self)
             switch x.dataType {
+            case .float32 where indexPointer == nil && geometry.rank == 2 && PoolKernel.hasPlaneMaxPool:
+                maxPoolPlanes(UnsafePointer(x.pointer(Float.self)), y.pointer(Float.self), planes: planes,
+                              geometry: geometry, context: context)
             case .float32 where indexPointer == nil:
                 maxPool(UnsafePointer(x.pointer(Float.self)), y.pointer(Float.self), planes: planes,
                         geometry: geometry, context: context)
@@ -74,6 +80,24 @@ struct PoolKernel: Kernel {
                 throw KernelError.unsupported("MaxPool of \(x.dataType) (only float32, int8, uint8)")
             }
             return indices.map { [y, $0] } ?? [y]
+        }
+    }
+
+    static let hasPlaneMaxPool = seer_max_pool_supported() != 0
+
+    /// 2-D float max pooling one plane per `seer_max_pool_plane` call (same results as `maxPool`).
+    func maxPoolPlanes(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int,
+                       geometry g: WindowGeometry, context: KernelContext) {
+        let window = seer_pool_geometry(
+            inH: Int32(g.input[1]), inW: Int32(g.input[2]), outH: Int32(g.output[1]), outW: Int32(g.output[2]),
+            kH: Int32(g.kernel[1]), kW: Int32(g.kernel[2]), strideY: Int32(g.strides[1]), strideX: Int32(g.strides[2]),
+            dilationY: Int32(g.dilations[1]), dilationX: Int32(g.dilations[2]),
+            padTop: Int32(g.padBegin[1]), padLeft: Int32(g.padBegin[2]))
+        let inputCount = g.inputCount, outputCount = g.outputCount
+        withUnsafePointer(to: window) { window in
+            context.parallelFor(planes) { plane in
+                seer_max_pool_plane(x + plane * inputCount, y + plane * outputCount, window)
+            }
         }
     }
 

@@ -247,8 +247,24 @@ public final class Executor {
             for slot in step.releases { release(slot) }
         }
         var results: [String: Tensor] = [:]
-        for (name, slot) in plan.outputSlots { results[name] = slots[slot] }
+        for (name, slot) in plan.outputSlots { results[name] = takeOutput(slot) }
         return results
+    }
+
+    /// Takes a graph output out of its slot. An output in a pooled buffer larger than it needs leaves as an
+    /// exact-size copy and the buffer goes back to the pool: otherwise a small output carries off a large
+    /// buffer every run, the next run allocates it again, and the process grows run after run.
+    private func takeOutput(_ slot: Int) -> Tensor? {
+        guard let dataType = slots[slot]?.dataType, let shape = slots[slot]?.shape,
+              var storage = slots[slot]?.storage else { return nil }
+        let byteCount = shape.reduce(1, *) * dataType.byteSize
+        guard storage.byteCount > byteCount else { return slots[slot] }
+        slots[slot] = nil
+        guard isKnownUniquelyReferenced(&storage) else { return Tensor(dataType: dataType, shape: shape, storage: storage) }
+        let copy = Tensor(dataType: dataType, shape: shape)
+        copy.storage.pointer.copyMemory(from: storage.pointer, byteCount: byteCount)
+        context.recycle(storage)
+        return copy
     }
 
     /// Drops a value at its last use and recycles its storage unless something else still holds it

@@ -38,15 +38,23 @@ public struct ONNXModel: Sendable {
         try read(data: data, baseDirectory: baseDirectory).graph
     }
 
+    /// Reads a model file. Each weight's bytes are handed back as soon as its tensor is made, so
+    /// loading needs about the file's size in memory, not the file plus its weights.
     public static func read(contentsOf url: URL) throws -> ONNXModel {
-        try read(data: try readFile(url), baseDirectory: url.deletingLastPathComponent())
+        let file = try ModelFileBytes(contentsOf: url)
+        return try read(data: file.data, baseDirectory: url.deletingLastPathComponent(), decoded: file.release)
     }
 
     public static func read(data: Data, baseDirectory: URL? = nil) throws -> ONNXModel {
+        try read(data: data, baseDirectory: baseDirectory, decoded: { _ in })
+    }
+
+    /// `decoded` receives each tensor's bytes once they have been copied into a `Tensor`.
+    private static func read(data: Data, baseDirectory: URL?, decoded: @escaping (Data) -> Void) throws -> ONNXModel {
         let proto = try ModelProto(data)
         let opsets = try importedOpsets(proto)
         guard let graph = proto.graph else { throw ONNXError.invalidModel("the model has no graph") }
-        let converter = GraphConverter(proto: graph, opsets: opsets, baseDirectory: baseDirectory)
+        let converter = GraphConverter(proto: graph, opsets: opsets, baseDirectory: baseDirectory, decoded: decoded)
         return ONNXModel(graph: try converter.convert(),
                          irVersion: Int(proto.irVersion),
                          producerName: proto.producerName,
@@ -89,15 +97,18 @@ private struct GraphConverter {
     let proto: GraphProto
     let opsets: [String: Int]
     let baseDirectory: URL?
+    /// Told each tensor's bytes once they are copied out and never read again.
+    let decoded: (Data) -> Void
 
     /// Index of the first node reading / writing each value.
     let consumers: [String: Int]
     let producers: [String: Int]
 
-    init(proto: GraphProto, opsets: [String: Int], baseDirectory: URL?) {
+    init(proto: GraphProto, opsets: [String: Int], baseDirectory: URL?, decoded: @escaping (Data) -> Void) {
         self.proto = proto
         self.opsets = opsets
         self.baseDirectory = baseDirectory
+        self.decoded = decoded
         var consumers: [String: Int] = [:]
         var producers: [String: Int] = [:]
         for (index, node) in proto.nodes.enumerated() {
@@ -231,6 +242,7 @@ private struct GraphConverter {
             let consumer = firstConsumer(of: tensor.name)
             if consumer == nil && !proto.outputs.contains(where: { $0.name == tensor.name }) {
                 // Nothing reads it: do not spend memory on it, and do not refuse the model over its type.
+                if let rawData = tensor.rawData { decoded(rawData) }
                 continue
             }
             initializers[tensor.name] = try convertTensor(tensor, consumer: consumer)
@@ -240,7 +252,9 @@ private struct GraphConverter {
 
     private func convertTensor(_ tensor: TensorProto, consumer: (node: String, op: String)?) throws -> Tensor {
         do {
-            return try tensor.makeTensor(externalDataDirectory: baseDirectory)
+            let made = try tensor.makeTensor(externalDataDirectory: baseDirectory)
+            if let rawData = tensor.rawData { decoded(rawData) }
+            return made
         } catch let ONNXError.unsupportedDataType(name, type) {
             guard let (node, op) = consumer else { throw ONNXError.unsupportedDataType(tensor: name, type: type) }
             throw RuntimeError.unsupported(node: node, op: op, opset: defaultOpset,

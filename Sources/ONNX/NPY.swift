@@ -10,10 +10,23 @@ public enum NPY {
         try decode(try readFile(url))
     }
 
+    /// Writes the header, then the tensor's bytes straight from its storage (no copy of the tensor),
+    /// to a temporary file beside `url` that then replaces `url`, so readers never see half a file.
     public static func write(_ tensor: Tensor, to url: URL) throws {
+        let partial = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).partial")
         do {
-            try encode(tensor).write(to: url, options: .atomic)
+            guard FileManager.default.createFile(atPath: partial.path, contents: try header(for: tensor)) else {
+                throw CocoaError(.fileWriteUnknown)
+            }
+            let handle = try FileHandle(forWritingTo: partial)
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(bytesNoCopy: tensor.storage.pointer, count: tensor.byteCount, deallocator: .none))
+            guard rename(partial.path, url.path) == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
+            }
         } catch {
+            try? FileManager.default.removeItem(at: partial)
             throw ONNXError.unreadableFile(path: url.path, reason: "cannot write: \((error as NSError).localizedDescription)")
         }
     }
@@ -70,6 +83,13 @@ public enum NPY {
 
     /// The `.npy` bytes of a tensor: version 1 (version 2 if the header is too long), padded to 64 bytes.
     public static func encode(_ tensor: Tensor) throws -> Data {
+        var data = try header(for: tensor)
+        data.append(Data(bytesNoCopy: tensor.storage.pointer, count: tensor.byteCount, deallocator: .none))
+        return data
+    }
+
+    /// Magic, version, header length and the padded header dictionary: everything before the data.
+    private static func header(for tensor: Tensor) throws -> Data {
         let shapeText: String
         switch tensor.shape.count {
         case 0: shapeText = "()"
@@ -94,7 +114,6 @@ public enum NPY {
             data.append(contentsOf: (0..<4).map { UInt8((length >> (8 * $0)) & 0xFF) })
         }
         data.append(contentsOf: Array(padded.utf8))
-        data.append(Data(bytes: tensor.storage.pointer, count: tensor.byteCount))
         return data
     }
 

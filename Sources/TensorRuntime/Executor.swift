@@ -22,8 +22,11 @@ public final class ExecutionPlan: @unchecked Sendable {
     let outputSlots: [(name: String, slot: Int)]
 
     /// Compiles `graph`. Every unsupported operator, opset or attribute is reported here, by node name.
-    public init(graph source: Graph, optimize: Bool = true) throws {
+    /// Pass the graph as a temporary (or its last use) so that weights a kernel packs at load are freed
+    /// one by one as they are packed, instead of all packed and unpacked weights being held at once.
+    public init(graph source: consuming Graph, optimize: Bool = true) throws {
         var graph = try source.topologicallySorted()
+        _ = consume source
         if optimize { graph = GraphOptimizer.optimize(graph) }
         for output in graph.outputs where output.name.isEmpty {
             throw RuntimeError.invalidGraph("a graph output has no name")
@@ -41,6 +44,7 @@ public final class ExecutionPlan: @unchecked Sendable {
         var absorbedNames: Set<String> = []
         let foldingContext = KernelContext(options: ExecutionOptions(threads: 1))
         let graphOutputNames = Set(graph.outputs.map(\.name))
+        var readers = ExecutionPlan.readerCounts(in: graph)
         for (node, kernel) in zip(graph.nodes, kernels) {
             let inputsConstant = node.inputs.allSatisfy { $0.isEmpty || constantValues[$0] != nil }
             if inputsConstant && !node.outputs.contains(where: graphOutputNames.contains) {
@@ -56,9 +60,16 @@ public final class ExecutionPlan: @unchecked Sendable {
                 let constants = node.inputs.map { $0.isEmpty ? nil : constantValues[$0] }
                 let (specialized, absorbed) = try ExecutionPlan.specialize(specializable, node: node, constants: constants)
                 var reading = node
-                for index in absorbed where index < reading.inputs.count {
-                    absorbedNames.insert(reading.inputs[index])
+                for index in absorbed where index < reading.inputs.count && !reading.inputs[index].isEmpty {
+                    let name = reading.inputs[index]
+                    absorbedNames.insert(name)
                     reading.inputs[index] = ""
+                    readers[name, default: 1] -= 1
+                    if readers[name] == 0 {
+                        // Packed and read by nothing else: free the unpacked weights now, before the next kernel packs.
+                        constantValues[name] = nil
+                        graph.initializers[name] = nil
+                    }
                 }
                 remaining.append((reading, specialized))
             } else {
@@ -108,7 +119,7 @@ public final class ExecutionPlan: @unchecked Sendable {
             }
         }
 
-        // Weights a kernel absorbed (packed) and nothing else reads are not kept twice.
+        // Absorbed weights that a folded node also read, and nothing reads at run time, go too.
         for name in absorbedNames where slotOfName[name] == nil { graph.initializers[name] = nil }
         self.graph = graph
         self.steps = remaining.enumerated().map { index, pair in
@@ -122,6 +133,16 @@ public final class ExecutionPlan: @unchecked Sendable {
         self.constants = usedConstants
         self.inputSlots = inputSlots.filter { !($0.info.name.isEmpty) }
         self.outputSlots = outputSlots
+    }
+
+    /// Per value name, how many node inputs read it, plus one if it is a graph output.
+    static func readerCounts(in graph: Graph) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for node in graph.nodes {
+            for input in node.inputs where !input.isEmpty { counts[input, default: 0] += 1 }
+        }
+        for output in graph.outputs { counts[output.name, default: 0] += 1 }
+        return counts
     }
 
     /// Number of nodes left to run per inference after folding.
@@ -226,8 +247,24 @@ public final class Executor {
             for slot in step.releases { release(slot) }
         }
         var results: [String: Tensor] = [:]
-        for (name, slot) in plan.outputSlots { results[name] = slots[slot] }
+        for (name, slot) in plan.outputSlots { results[name] = takeOutput(slot) }
         return results
+    }
+
+    /// Takes a graph output out of its slot. An output in a pooled buffer larger than it needs leaves as an
+    /// exact-size copy and the buffer goes back to the pool: otherwise a small output carries off a large
+    /// buffer every run, the next run allocates it again, and the process grows run after run.
+    private func takeOutput(_ slot: Int) -> Tensor? {
+        guard let dataType = slots[slot]?.dataType, let shape = slots[slot]?.shape,
+              var storage = slots[slot]?.storage else { return nil }
+        let byteCount = shape.reduce(1, *) * dataType.byteSize
+        guard storage.byteCount > byteCount else { return slots[slot] }
+        slots[slot] = nil
+        guard isKnownUniquelyReferenced(&storage) else { return Tensor(dataType: dataType, shape: shape, storage: storage) }
+        let copy = Tensor(dataType: dataType, shape: shape)
+        copy.storage.pointer.copyMemory(from: storage.pointer, byteCount: byteCount)
+        context.recycle(storage)
+        return copy
     }
 
     /// Drops a value at its last use and recycles its storage unless something else still holds it

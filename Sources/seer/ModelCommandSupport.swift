@@ -7,8 +7,8 @@ import TensorRuntime
 /// Also sets OpenBLAS's process-wide thread count to `threads`.
 func loadExecutor(modelPath: String, threads: Int) throws -> Executor {
     BLAS.setThreads(threads)
-    let graph = try ONNXModel.load(contentsOf: URL(fileURLWithPath: modelPath))
-    let plan = try ExecutionPlan(graph: graph)
+    // The graph is passed as a temporary so the plan can free each weight it packs.
+    let plan = try ExecutionPlan(graph: ONNXModel.load(contentsOf: URL(fileURLWithPath: modelPath)))
     return Executor(plan: plan, options: ExecutionOptions(threads: threads))
 }
 

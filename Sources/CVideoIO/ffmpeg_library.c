@@ -32,6 +32,7 @@ static int open_libraries(void *handles[SEER_FFMPEG_LIBRARY_COUNT]) {
         handles[library] = dlopen(sonames[library], RTLD_NOW | RTLD_LOCAL);
         if (!handles[library]) {
             snprintf(load_error, sizeof load_error, "cannot load %s: %s", sonames[library], dlerror());
+            while (library-- > 0) dlclose(handles[library]);
             return 0;
         }
     }

@@ -3,13 +3,14 @@
 #   docker run -p 8080:8080 -v seer-data:/data seer
 # Configuration is by SEER_* environment variables (see `seer serve --help` and deploy/README.md).
 
-# ---- ffmpeg: a minimal static FFmpeg from Debian's own source package ----
+# ---- ffmpeg: a minimal shared FFmpeg from Debian's own source package ----
 # Debian's shared libavcodec59 & co. pull in ~200 MB of libraries (libmfx, codec2, x265, svt-av1, aom,
 # rsvg, jxl, ...), nearly all of them encoders or formats Seer never reads. This stage builds
 # the same FFmpeg release (with Debian's patches) with only what VideoDecoder accepts: the demuxers
-# of its whitelist, the video decoders those containers carry, their parsers, and swscale. It is
-# linked statically into `seer`, so the runtime stage installs no libav* package; only zlib (already
-# in Debian slim), dav1d (AV1, 1.6 MB) and libatomic stay, as shared libraries. See deploy/README.md.
+# of its whitelist, the video decoders those containers carry, their parsers, and swscale. The four
+# libraries are shared: seer does not link them but dlopens them on the first video decode, so
+# processes that never decode video never map them. Besides libc they need only zlib (already in
+# Debian slim), dav1d (AV1, 1.6 MB) and libatomic. See deploy/README.md.
 FROM debian:bookworm-slim AS ffmpeg
 # deb-src twins of the image's own apt sources (one-line or deb822 format), for `apt-get source`.
 RUN { [ ! -f /etc/apt/sources.list ] || sed -n 's/^deb /deb-src /p' /etc/apt/sources.list > /etc/apt/sources.list.d/deb-src.list; } \
@@ -19,11 +20,11 @@ RUN { [ ! -f /etc/apt/sources.list ] || sed -n 's/^deb /deb-src /p' /etc/apt/sou
       gcc libc6-dev make nasm pkg-config dpkg-dev patch xz-utils zlib1g-dev libdav1d-dev
 WORKDIR /usr/src
 # --disable-autodetect also turns off threads: --enable-pthreads brings them back (frame threading).
-# --disable-debug: no -g (the binary is stripped anyway); --enable-pic: seer is a PIE.
+# --disable-debug: no -g (make install strips the libraries anyway).
 RUN apt-get source --only-source ffmpeg \
  && cd ffmpeg-*/ \
  && ./configure --prefix=/opt/ffmpeg \
-      --enable-static --disable-shared --enable-pic --disable-debug \
+      --enable-shared --disable-static --disable-debug \
       --disable-everything --disable-programs --disable-doc --disable-network --disable-autodetect \
       --disable-avdevice --disable-avfilter --disable-swresample --disable-postproc \
       --enable-pthreads --enable-zlib --enable-libdav1d \
@@ -32,21 +33,20 @@ RUN apt-get source --only-source ffmpeg \
       --enable-parser=h264,hevc,mpeg4video,mpegvideo,mjpeg,vp8,vp9,av1,h263 \
  && make -j"$(nproc)" \
  && make install \
- && sed -i 's/ -pthread/ -lpthread/g' /opt/ffmpeg/lib/pkgconfig/*.pc
-# With --disable-shared FFmpeg's .pc files already list the private libraries (-lz -ldav1d -lm
-# -latomic) in Libs and the other libav* in Requires, which is what a static link needs and what
-# SwiftPM's own pkg-config reader (plain --libs, no --static) sees. The sed only rewrites
-# -pthread, a flag SwiftPM drops with a warning, into the -lpthread it means.
+ && mkdir /opt/ffmpeg/runtime \
+ && for f in /opt/ffmpeg/lib/lib*.so.*; do case "$f" in *.so.*.*) ;; *) cp -L "$f" /opt/ffmpeg/runtime/ ;; esac; done
+# runtime/ holds each library once, under the soname seer dlopens (libavcodec.so.59, ...): the
+# symlinks are resolved so that COPY does not copy a library three times.
 
-# ---- build: the Swift toolchain, the C libraries' headers, the static FFmpeg ----
+# ---- build: the Swift toolchain, the C libraries' headers, FFmpeg's headers ----
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      pkg-config libopenblas-dev libjpeg-dev libpng-dev libsqlite3-dev zlib1g-dev libdav1d-dev \
+      pkg-config libopenblas-dev libjpeg-dev libpng-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
-# CFFmpeg's systemLibrary finds libavformat through pkg-config: here that is the static build above.
-COPY --from=ffmpeg /opt/ffmpeg /opt/ffmpeg
-ENV PKG_CONFIG_PATH=/opt/ffmpeg/lib/pkgconfig
+# CFFmpeg is headers only, found on the default include path; the sonames seer loads come from
+# these headers' major versions, so they match the libraries of the runtime stage.
+COPY --from=ffmpeg /opt/ffmpeg/include /usr/local/include
 WORKDIR /src
 # Dependencies first, so that a source change does not fetch them again.
 COPY Package.swift ./
@@ -57,13 +57,13 @@ COPY Tests ./Tests
 RUN swift build -c release --static-swift-stdlib --product seer \
  && install -D -m 0755 "$(swift build -c release --static-swift-stdlib --show-bin-path)/seer" /out/seer \
  && strip /out/seer \
- && if ldd /out/seer | grep -E 'libav|libsw'; then echo 'seer must link FFmpeg statically' >&2; exit 1; fi
+ && if readelf -d /out/seer | grep -E 'NEEDED.*(libav|libsw)'; then echo 'seer must not link FFmpeg: it loads it on first use' >&2; exit 1; fi
 
 # ---- runtime: Debian slim, the shared C libraries, the binary, the models ----
 FROM debian:bookworm-slim
 # seer loads only libopenblas.so.0: the package's reference-interface libblas.so.3 and
-# liblapack.so.3 (7.7 MB) are never loaded, so they go. FFmpeg is inside the binary; of its
-# libraries only dav1d (AV1) and libatomic are not in Debian slim already (zlib is).
+# liblapack.so.3 (7.7 MB) are never loaded, so they go. Of the libraries FFmpeg needs only dav1d
+# (AV1) and libatomic are not in Debian slim already (zlib is).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libopenblas0-pthread libjpeg62-turbo libpng16-16 libsqlite3-0 libdav1d6 libatomic1 \
@@ -74,6 +74,16 @@ RUN apt-get update \
  && mkdir -p /app /data \
  && chown seer:seer /data
 COPY --from=build /out/seer /usr/local/bin/seer
+# The four FFmpeg libraries, under exactly the sonames seer dlopens (read from the binary), with all
+# their dependencies present: otherwise /anomaly would answer 503 video_decoding_unavailable.
+COPY --from=ffmpeg /opt/ffmpeg/runtime/ /usr/local/lib/
+RUN ldconfig \
+ && sonames=$(grep -a -o -E 'lib(avformat|avcodec|swscale|avutil)\.so\.[0-9]+' /usr/local/bin/seer | sort -u) \
+ && [ "$(echo "$sonames" | wc -l)" -eq 4 ] || { echo "seer names these FFmpeg sonames: $sonames" >&2; exit 1; } \
+ && for soname in $sonames; do \
+      ldconfig -p | grep -q -F "$soname " || { echo "the image lacks $soname" >&2; exit 1; }; \
+      if ldd "/usr/local/lib/$soname" | grep 'not found'; then echo "$soname needs a missing library" >&2; exit 1; fi; \
+    done
 # The models folder belongs to the service user so that POST /models can add versions (they live
 # only in this container's /app/models unless a volume is mounted there; see deploy/README.md).
 COPY --chown=seer:seer models /app/models

@@ -39,6 +39,8 @@ func httpError(for error: Error) -> HTTPError {
             return HTTPError(status: 422, code: "too_many_frames", message: error.description)
         case .deadlineExceeded:
             return HTTPError(status: 422, code: "decode_timeout", message: error.description)
+        case .decodingUnavailable:
+            return HTTPError(status: 503, code: "video_decoding_unavailable", message: error.description)
         }
     case let error as VisionError:
         switch error {

@@ -65,8 +65,9 @@ public struct VideoFrame {
 }
 
 /// Decodes clips from memory with FFmpeg's libraries (libavformat demuxing through a custom
-/// AVIOContext, libavcodec decoding, libswscale conversion). Containers are limited to a
-/// whitelist so that no demuxer that opens other files or URLs (HLS, concat, ...) is ever probed.
+/// AVIOContext, libavcodec decoding, libswscale conversion), loaded on the first decode. Containers
+/// are limited to a whitelist so that no demuxer that opens other files or URLs (HLS, concat, ...)
+/// is ever probed.
 public enum VideoDecoder {
     /// Demuxers FFmpeg may probe: MP4/MOV, AVI, Matroska/WebM, MPEG-TS, FLV.
     public static let containers = "mov,mp4,m4a,3gp,3g2,mj2,avi,matroska,webm,mpegts,flv"
@@ -92,18 +93,27 @@ public enum VideoDecoder {
         if let kind = stillImageKind(data) {
             throw VideoError.invalidVideo("this is a \(kind) image, not a video; send MP4, AVI, MKV or WebM")
         }
-        seer_ffmpeg_quiet()
+        let av = try ffmpeg()
         return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> T in
             guard let base = raw.bindMemory(to: UInt8.self).baseAddress else { throw VideoError.invalidVideo("the upload is empty") }
-            let deadline = av_gettime_relative() + Int64(options.deadlineSeconds * 1e6)
+            let deadline = av.av_gettime_relative() + Int64(options.deadlineSeconds * 1e6)
             guard let input = seer_video_input_create(base, raw.count, deadline) else {
                 throw VideoError.invalidVideo("out of memory opening the video")
             }
             defer { seer_video_input_destroy(input) }
-            let stream = try OpenStream(input: input, options: options)
+            let stream = try OpenStream(av, input: input, options: options)
             defer { stream.close() }
             return try body(stream)
         }
+    }
+
+    /// FFmpeg's functions: its shared libraries are loaded by the first call (once per process), so
+    /// a process that never decodes video never maps them.
+    static func ffmpeg() throws -> seer_ffmpeg {
+        guard let functions = seer_ffmpeg_load() else {
+            throw VideoError.decodingUnavailable(String(cString: seer_ffmpeg_load_error()))
+        }
+        return functions.pointee
     }
 
     /// Formats FFmpeg would happily read as one-frame "videos".
@@ -125,6 +135,7 @@ public enum VideoDecoder {
 
 /// An opened container with its video decoder; frees everything in `close`.
 private final class OpenStream {
+    let av: seer_ffmpeg
     let input: OpaquePointer
     let options: VideoDecodingOptions
     let format: UnsafeMutablePointer<AVFormatContext>
@@ -135,7 +146,8 @@ private final class OpenStream {
     private var rgbScaler: OpaquePointer?
     private var grayScaler: OpaquePointer?
 
-    init(input: OpaquePointer, options: VideoDecodingOptions) throws {
+    init(_ av: seer_ffmpeg, input: OpaquePointer, options: VideoDecodingOptions) throws {
+        self.av = av
         self.input = input
         self.options = options
         var opened: UnsafeMutablePointer<AVFormatContext>?
@@ -152,17 +164,17 @@ private final class OpenStream {
                   parameters.codec_type == AVMEDIA_TYPE_VIDEO else { continue }
             try OpenStream.checkSize(width: Int(parameters.width), height: Int(parameters.height), options)
         }
-        let infoStatus = avformat_find_stream_info(opened, nil)
+        let infoStatus = av.avformat_find_stream_info(opened, nil)
         try OpenStream.checkDeadline(input, options)
         guard infoStatus >= 0 else {
             throw VideoError.invalidVideo("the \(containerName) streams cannot be read (\(VideoDecoder.message(infoStatus)))")
         }
         var decoder: UnsafePointer<AVCodec>?
-        let index = av_find_best_stream(opened, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)
+        let index = av.av_find_best_stream(opened, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)
         if index == seer_averror_decoder_not_found() {
-            let found = av_find_best_stream(opened, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
+            let found = av.av_find_best_stream(opened, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
             let id = found >= 0 ? (opened.pointee.streams[Int(found)]?.pointee.codecpar.pointee.codec_id ?? AV_CODEC_ID_NONE) : AV_CODEC_ID_NONE
-            throw VideoError.unsupportedCodec(String(cString: avcodec_get_name(id)))
+            throw VideoError.unsupportedCodec(OpenStream.codecName(av, id))
         }
         guard index >= 0, let streamPointer = opened.pointee.streams[Int(index)] else {
             throw VideoError.noVideoStream(container: containerName)
@@ -171,7 +183,7 @@ private final class OpenStream {
         stream = streamPointer
         let parameters = streamPointer.pointee.codecpar.pointee
         let width = Int(parameters.width), height = Int(parameters.height)
-        info = VideoInfo(container: containerName, codec: String(cString: avcodec_get_name(parameters.codec_id)),
+        info = VideoInfo(container: containerName, codec: OpenStream.codecName(av, parameters.codec_id),
                          width: width, height: height, fps: OpenStream.frameRate(streamPointer.pointee),
                          headerDurationSeconds: OpenStream.headerDuration(opened.pointee, streamPointer.pointee))
         guard width > 0, height > 0 else { throw VideoError.invalidVideo("the video stream does not state its frame size") }
@@ -186,16 +198,20 @@ private final class OpenStream {
         try openDecoder(decoder, parameters: streamPointer.pointee.codecpar)
     }
 
+    private static func codecName(_ av: seer_ffmpeg, _ id: AVCodecID) -> String {
+        av.avcodec_get_name(id).map { String(cString: $0) } ?? "unknown"
+    }
+
     private func openDecoder(_ decoder: UnsafePointer<AVCodec>, parameters: UnsafePointer<AVCodecParameters>) throws {
-        guard let context = avcodec_alloc_context3(decoder) else { throw VideoError.invalidVideo("out of memory opening the decoder") }
+        guard let context = av.avcodec_alloc_context3(decoder) else { throw VideoError.invalidVideo("out of memory opening the decoder") }
         codec = context
-        guard avcodec_parameters_to_context(context, parameters) >= 0 else {
+        guard av.avcodec_parameters_to_context(context, parameters) >= 0 else {
             throw VideoError.invalidVideo("the \(info.codec) stream parameters are invalid")
         }
         context.pointee.thread_count = Int32(max(1, options.threads))
         context.pointee.max_pixels = Int64(options.maxPixels)
         context.pointee.pkt_timebase = stream.pointee.time_base
-        let status = avcodec_open2(context, decoder, nil)
+        let status = av.avcodec_open2(context, decoder, nil)
         guard status >= 0 else {
             throw VideoError.invalidVideo("cannot open the \(info.codec) decoder: \(VideoDecoder.message(status))")
         }
@@ -230,9 +246,9 @@ private final class OpenStream {
     }
 
     func close() {
-        if codec != nil { avcodec_free_context(&codec) }
-        sws_freeContext(rgbScaler)
-        sws_freeContext(grayScaler)
+        if codec != nil { av.avcodec_free_context(&codec) }
+        av.sws_freeContext(rgbScaler)
+        av.sws_freeContext(grayScaler)
     }
 
     // MARK: Decoding
@@ -243,31 +259,31 @@ private final class OpenStream {
 
     func decodeAll(_ body: (VideoFrame) throws -> Void) throws {
         guard let codec else { return }
-        guard let packet = av_packet_alloc() else { throw VideoError.invalidVideo("out of memory") }
+        guard let packet = av.av_packet_alloc() else { throw VideoError.invalidVideo("out of memory") }
         var packetPointer: UnsafeMutablePointer<AVPacket>? = packet
-        defer { av_packet_free(&packetPointer) }
-        guard let frame = av_frame_alloc() else { throw VideoError.invalidVideo("out of memory") }
+        defer { av.av_packet_free(&packetPointer) }
+        guard let frame = av.av_frame_alloc() else { throw VideoError.invalidVideo("out of memory") }
         var framePointer: UnsafeMutablePointer<AVFrame>? = frame
-        defer { av_frame_free(&framePointer) }
+        defer { av.av_frame_free(&framePointer) }
 
         while true {
             try OpenStream.checkDeadline(input, options)
-            let status = av_read_frame(format, packet)
+            let status = av.av_read_frame(format, packet)
             if status == seer_averror_eof() { break }
             if status < 0 {
                 if seer_video_input_expired(input) != 0 { throw VideoError.deadlineExceeded(seconds: options.deadlineSeconds) }
                 info.stoppedEarly = "the container is damaged after \(formatSeconds(lastTime)) s (\(VideoDecoder.message(status)))"
                 break
             }
-            defer { av_packet_unref(packet) }
+            defer { av.av_packet_unref(packet) }
             guard packet.pointee.stream_index == streamIndex else { continue }
-            if avcodec_send_packet(codec, packet) < 0 {
+            if av.avcodec_send_packet(codec, packet) < 0 {
                 info.decodeErrors += 1
                 continue
             }
             try receiveFrames(codec, frame, body)
         }
-        avcodec_send_packet(codec, nil)
+        _ = av.avcodec_send_packet(codec, nil)
         try receiveFrames(codec, frame, body)
         guard info.decodedFrames > 0 else {
             throw VideoError.invalidVideo("no frame of the \(info.codec) stream could be decoded" + (info.stoppedEarly.map { ": \($0)" } ?? ""))
@@ -281,13 +297,13 @@ private final class OpenStream {
     private func receiveFrames(_ codec: UnsafeMutablePointer<AVCodecContext>, _ frame: UnsafeMutablePointer<AVFrame>,
                                _ body: (VideoFrame) throws -> Void) throws {
         while true {
-            let status = avcodec_receive_frame(codec, frame)
+            let status = av.avcodec_receive_frame(codec, frame)
             if status == seer_averror_eagain() || status == seer_averror_eof() { return }
             if status < 0 {
                 info.decodeErrors += 1
                 return
             }
-            defer { av_frame_unref(frame) }
+            defer { av.av_frame_unref(frame) }
             try deliver(frame, body)
         }
     }

@@ -1,7 +1,8 @@
 /// Why a video could not be decoded, or which limit it broke.
 ///
 /// The App maps `invalidVideo` and `noVideoStream` to 400 `invalid_video`, `unsupportedCodec`
-/// to 415, `tooManyBytes` to 413 and the other limits to 422, each with this description.
+/// to 415, `tooManyBytes` to 413, the other limits to 422 and `decodingUnavailable` (the server's
+/// fault, not the upload's) to 503, each with this description.
 public enum VideoError: Error, CustomStringConvertible, Sendable, Equatable {
     /// Not a video container Seer reads, or a container/stream so damaged nothing could be decoded.
     case invalidVideo(String)
@@ -15,6 +16,9 @@ public enum VideoError: Error, CustomStringConvertible, Sendable, Equatable {
     case tooLarge(width: Int, height: Int, maxPixels: Int)
     case tooManyFrames(limit: Int)
     case deadlineExceeded(seconds: Double)
+    /// FFmpeg's shared libraries could not be loaded (the reason names the library): the server is
+    /// installed without them, or with another major version than it was built against.
+    case decodingUnavailable(String)
 
     public var description: String {
         switch self {
@@ -35,6 +39,8 @@ public enum VideoError: Error, CustomStringConvertible, Sendable, Equatable {
             return "the video has more than the limit of \(limit) frames"
         case let .deadlineExceeded(seconds):
             return "decoding the video took longer than the limit of \(formatSeconds(seconds)) s"
+        case let .decodingUnavailable(reason):
+            return "video decoding is unavailable on this server: \(reason)"
         }
     }
 }

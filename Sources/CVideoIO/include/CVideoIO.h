@@ -1,19 +1,18 @@
-// The parts of FFmpeg that Swift cannot express directly: an AVIOContext that reads
-// from a memory buffer (C callbacks), FFmpeg's error macros, and a deadline checked
-// by the demuxer's interrupt callback.
+// The parts of FFmpeg that Swift cannot express directly: loading FFmpeg's shared libraries on
+// first use, an AVIOContext that reads from a memory buffer (C callbacks), FFmpeg's error macros,
+// and a deadline checked by the demuxer's interrupt callback.
 #ifndef SEER_CVIDEOIO_H
 #define SEER_CVIDEOIO_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "seer_ffmpeg.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-struct AVFormatContext;
-struct AVFrame;
-struct SwsContext;
+// Every function below needs seer_ffmpeg_load() to have succeeded first.
 
 /// A demuxer reading `size` bytes at `data` (not copied: it must outlive the input).
 /// Only formats in `format_whitelist` (comma-separated demuxer names) are probed.
@@ -54,9 +53,6 @@ int64_t seer_av_nopts_value(void);
 
 /// FFmpeg's message for an error code, written into `buffer`.
 void seer_error_string(int code, char *buffer, size_t size);
-
-/// Silences FFmpeg's logging to stderr (bad input is reported by return codes).
-void seer_ffmpeg_quiet(void);
 
 #ifdef __cplusplus
 }

@@ -306,8 +306,11 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
 }
 
 /// Writes the tile transposed: C row `channel` gets the tile's column `channel`, `pixels` values of it.
-/// Eight rows (6 and two of zeros) × 8 columns are transposed in registers per half of the tile.
-AVX2_FMA static inline void store_transposed(const tile_sums *t, float *c, int ldc, int channels, int pixels) {
+/// Eight rows (6 and two of zeros) × 8 columns are transposed in registers per half of the tile. With
+/// `spare` the caller owns the two floats after the tile in every row and will overwrite them later, so
+/// rows are written with plain 8-float stores (masked stores are slow on AMD cores).
+AVX2_FMA static inline void store_transposed(const tile_sums *t, float *c, int ldc, int channels, int pixels,
+                                             int spare) {
     __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(pixels), lane);
     __m256 zero = _mm256_setzero_ps();
@@ -327,16 +330,21 @@ AVX2_FMA static inline void store_transposed(const tile_sums *t, float *c, int l
             _mm256_permute2f128_ps(b2, b6, 0x31), _mm256_permute2f128_ps(b3, b7, 0x31),
         };
         int count = min_int(8, channels - h * 8);
-        for (int j = 0; j < count; j++) _mm256_maskstore_ps(c + (size_t)(h * 8 + j) * ldc, mask, column[j]);
+        if (spare) {
+            for (int j = 0; j < count; j++) _mm256_storeu_ps(c + (size_t)(h * 8 + j) * ldc, column[j]);
+        } else {
+            for (int j = 0; j < count; j++) _mm256_maskstore_ps(c + (size_t)(h * 8 + j) * ldc, mask, column[j]);
+        }
     }
 }
 
 /// 6 output pixels × 16 output channels, the transpose of a direct tile: depth step p multiplies the input
 /// at pixel[i] + offsets[p] (broadcast, one per pixel) by 16 consecutive weights. Rows of the register tile
-/// are pixels, so C (channels × pixels) is written through a transposing buffer; `bias` has 16 floats.
+/// are pixels, so C (channels × pixels) is written transposed (see store_transposed for `spare`); `bias`
+/// has 16 floats.
 AVX2_FMA static void channel_tile(int depth, const float *weights, const float *const pixel[ROWS_PER_PANEL],
                                   const int *offsets, const float *bias, const seer_epilogue *epilogue,
-                                  float *c, int ldc, int channels, int pixels) {
+                                  float *c, int ldc, int channels, int pixels, int spare) {
     tile_sums t;
     __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
     for (int r = 0; r < ROWS_PER_PANEL; r++) {
@@ -354,7 +362,7 @@ AVX2_FMA static void channel_tile(int depth, const float *weights, const float *
         weights += COLUMNS_PER_PANEL;
     }
     if (epilogue) finish_tile(&t, epilogue);
-    store_transposed(&t, c, ldc, channels, pixels);
+    store_transposed(&t, c, ldc, channels, pixels, spare);
 }
 
 void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image_operand *im, int channels, int outH,
@@ -380,8 +388,9 @@ void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image
                 if (++x == im->outW) { x = 0; y++; }
             }
             oy = y, ox = x;
+            // Groups run in order, so the next one rewrites the two floats a plain store spills into.
             channel_tile(k, weights, pixel, offsets, panelBias, epilogue, c + (size_t)first * ldc + q0, ldc,
-                         panelChannels, min_int(ROWS_PER_PANEL, pixel1 - q0));
+                         panelChannels, min_int(ROWS_PER_PANEL, pixel1 - q0), q0 + 8 <= pixel1);
         }
     }
 }

@@ -308,7 +308,7 @@ final class ConvTests: XCTestCase {
     }
 
     func testChannelPanelConvolutions() throws {
-        // 16, 24, 32 or at least 64 output channels per group over a depth of 64 or more
+        // 16, 24, 32 or at least 64 output channels per group over a depth of 64 or more, or strided
         // (BLAS.prefersChannelPanels): seer_channel_conv broadcasts each output pixel's input against 16
         // channels of weights. 24 and 70 rows leave a partial 16-channel panel; 3x3, 7x9, 1x5 and 1-D outputs leave partial groups of 6 pixels; strides 2 and 3,
         // dilation 2, asymmetric pads and a 1x1 kernel with stride 2 change the padded copy's geometry.
@@ -318,6 +318,7 @@ final class ConvTests: XCTestCase {
             (1, 8, 16, [9, 11], [3, 3], [1, 1], [1, 1]), (2, 8, 32, [14, 19], [3, 3], [2, 3], [1, 2]),
             (1, 12, 70, [5, 5], [3, 3], [1, 1], [1, 1]), (1, 64, 64, [13, 9], [1, 1], [2, 2], [1, 1]),
             (1, 4, 16, [3, 33], [3, 7], [2, 2], [1, 1]), (1, 13, 24, [40], [5], [3], [2]),
+            (1, 3, 16, [37, 29], [3, 3], [2, 2], [1, 1]),
         ]
         for shape in shapes {
             var c = Case()

@@ -185,9 +185,10 @@ struct ConvKernel: ConstantSpecializable {
         let groupOutChannels = w.shape[0] / group
         let depth = w.count / w.shape[0]
         // A 1-D or 2-D window that is never pointwise always reads the image through `unfoldedWindow`.
-        let unfoldsImage = w.rank <= 4
-            && (w.shape[2...].contains { $0 > 1 } || (window.strides ?? []).contains { $0 > 1 })
-        let channelPanels = unfoldsImage && BLAS.prefersChannelPanels(rows: groupOutChannels, depth: depth)
+        let strided = (window.strides ?? []).contains { $0 > 1 }
+        let unfoldsImage = w.rank <= 4 && (w.shape[2...].contains { $0 > 1 } || strided)
+        let channelPanels = unfoldsImage
+            && BLAS.prefersChannelPanels(rows: groupOutChannels, depth: depth, strided: strided)
         // A window with column stride 1 may run as a direct convolution (decided per run, from the image
         // size); W stays for the BLAS path when the packed kernel is not otherwise preferred.
         let packed = channelPanels || BLAS.prefersPacked(rows: groupOutChannels, depth: depth)

@@ -181,11 +181,14 @@ public enum BLAS {
 
     /// Whether a convolution reads B straight from a padded copy of its input (`seer_direct_conv`) rather
     /// than packing it: rows of 16 contiguous columns need strideX 1 and outputs at least 16 wide, and
-    /// both the weights and the padded copy must stay in L2 (on large images the copy's many strided
-    /// streams made UNet 25 % slower than packing; on gender's 32x32 layers it is 1.3-1.8x faster).
+    /// the weights must stay in L2. So must the padded copy, unless the kernel reads few input rows at
+    /// once: on large images the copy's many strided streams (16 channels × 3 rows) made UNet 25 % slower
+    /// than packing, but first layers over 3 channels (9 streams) run 1.7-1.8x faster than packed
+    /// (yolov3-tiny's 3->16 at 416x416, yolo-backbone's at 192x256); gender's 32x32 layers 1.3-1.8x.
     static func prefersDirect(_ image: seer_image_operand, rows: Int, depth: Int, outputRows: Int) -> Bool {
         guard image.strideX == 1, image.outW >= 16, weightsFitDirect(rows: rows, depth: depth) else { return false }
         let channels = depth / Int(image.kH * image.kW)
+        if channels * Int(image.kH) <= 12 { return true }
         return withUnsafePointer(to: image) {
             Int(seer_direct_conv_scratch_floats($0, Int32(channels), Int32(outputRows))) * MemoryLayout<Float>.size
         } <= 384 << 10

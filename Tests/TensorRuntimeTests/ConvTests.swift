@@ -305,6 +305,12 @@ final class ConvTests: XCTestCase {
         large.input = [80, 80]; large.kernel = [3, 3]; large.strides = [1, 1]; large.dilations = [1, 1]
         large.padBegin = [1, 1]; large.padEnd = [1, 1]
         try check(large, rng: &rng, activation: .leakyRelu(alpha: 0.1))
+        // Three input channels (9 row streams): the direct kernel runs although the padded copy (3x202x172
+        // floats) exceeds L2.
+        var firstLayer = large
+        firstLayer.groupChannels = 3; firstLayer.input = [200, 170]
+        try check(firstLayer, rng: &rng, activation: .relu)
+        try check(firstLayer, rng: &rng, threads: 2)
     }
 
     func testChannelPanelConvolutions() throws {

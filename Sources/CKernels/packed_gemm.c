@@ -18,38 +18,34 @@ enum {
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
-size_t seer_packed_a_floats(int m, int k) {
-    size_t panels = (size_t)((m + ROWS_PER_PANEL - 1) / ROWS_PER_PANEL);
-    return panels * ROWS_PER_PANEL * (size_t)k;
+/// Floats of A (m×k) in panels of `panelRows` rows, m rounded up to whole panels.
+static size_t panels_floats(int m, int k, int panelRows) {
+    size_t panels = (size_t)((m + panelRows - 1) / panelRows);
+    return panels * panelRows * (size_t)k;
 }
 
-void seer_pack_a(const float *a, int lda, int m, int k, float *packed) {
-    for (int first = 0; first < m; first += ROWS_PER_PANEL) {
-        int rows = min_int(ROWS_PER_PANEL, m - first);
+/// Packs row-major A (m×k, row stride lda) into panels of `panelRows` rows, k-major inside a panel (the
+/// panel's rows side by side for each depth step), the last panel zero-padded.
+static void pack_panels(const float *a, int lda, int m, int k, int panelRows, float *packed) {
+    for (int first = 0; first < m; first += panelRows) {
+        int rows = min_int(panelRows, m - first);
         float *panel = packed + (size_t)first * k;
         for (int p = 0; p < k; p++) {
-            for (int r = 0; r < ROWS_PER_PANEL; r++) {
-                panel[(size_t)p * ROWS_PER_PANEL + r] = r < rows ? a[(size_t)(first + r) * lda + p] : 0.0f;
+            for (int r = 0; r < panelRows; r++) {
+                panel[(size_t)p * panelRows + r] = r < rows ? a[(size_t)(first + r) * lda + p] : 0.0f;
             }
         }
     }
 }
 
-size_t seer_column_panels_floats(int m, int k) {
-    size_t panels = (size_t)((m + COLUMNS_PER_PANEL - 1) / COLUMNS_PER_PANEL);
-    return panels * COLUMNS_PER_PANEL * (size_t)k;
-}
+size_t seer_packed_a_floats(int m, int k) { return panels_floats(m, k, ROWS_PER_PANEL); }
+
+void seer_pack_a(const float *a, int lda, int m, int k, float *packed) { pack_panels(a, lda, m, k, ROWS_PER_PANEL, packed); }
+
+size_t seer_column_panels_floats(int m, int k) { return panels_floats(m, k, COLUMNS_PER_PANEL); }
 
 void seer_pack_column_panels(const float *a, int lda, int m, int k, float *packed) {
-    for (int first = 0; first < m; first += COLUMNS_PER_PANEL) {
-        int rows = min_int(COLUMNS_PER_PANEL, m - first);
-        float *panel = packed + (size_t)first * k;
-        for (int p = 0; p < k; p++) {
-            for (int r = 0; r < COLUMNS_PER_PANEL; r++) {
-                panel[(size_t)p * COLUMNS_PER_PANEL + r] = r < rows ? a[(size_t)(first + r) * lda + p] : 0.0f;
-            }
-        }
-    }
+    pack_panels(a, lda, m, k, COLUMNS_PER_PANEL, packed);
 }
 
 size_t seer_packed_gemm_workspace_floats(void) {

@@ -201,18 +201,26 @@ public enum BLAS {
                                        epilogue: UnsafePointer<seer_epilogue>?, context: KernelContext) {
         let channels = a.depth / Int(image.kH * image.kW)
         withUnsafePointer(to: image) { image in
-            let scratch = context.scratch(floats: Int(seer_direct_conv_scratch_floats(image, Int32(channels),
-                                                                                        Int32(outputRows))))
-            context.parallelRanges(channels) { _, range in
-                seer_direct_conv_prepare(image, Int32(range.lowerBound), Int32(range.upperBound), Int32(channels),
-                                         Int32(outputRows), scratch)
-            }
+            let scratch = paddedCopy(image, channels: channels, outputRows: outputRows, context: context)
             context.parallelRanges(outputRows) { _, range in
                 seer_direct_conv(Int32(a.rows), Int32(a.depth), a.storage, image, Int32(channels), Int32(outputRows),
                                  Int32(range.lowerBound), Int32(range.upperBound), c, Int32(ldc), bias, epilogue,
                                  scratch)
             }
         }
+    }
+
+    /// The zero-padded copy of the input (and the depth steps' offsets into it) that the direct and channel
+    /// kernels read, in the context's scratch, filled by channel ranges over its threads.
+    private static func paddedCopy(_ image: UnsafePointer<seer_image_operand>, channels: Int, outputRows: Int,
+                                   context: KernelContext) -> UnsafeMutablePointer<Float> {
+        let scratch = context.scratch(floats: Int(seer_direct_conv_scratch_floats(image, Int32(channels),
+                                                                                    Int32(outputRows))))
+        context.parallelRanges(channels) { _, range in
+            seer_direct_conv_prepare(image, Int32(range.lowerBound), Int32(range.upperBound), Int32(channels),
+                                     Int32(outputRows), scratch)
+        }
+        return scratch
     }
 
     /// `seer_channel_conv` over a whole image: the padded copy filled by channel ranges, then 16-channel
@@ -223,12 +231,7 @@ public enum BLAS {
         let channels = a.depth / Int(image.kH * image.kW)
         let panels = (a.rows + 15) / 16, pixels = outputRows * Int(image.outW)
         withUnsafePointer(to: image) { image in
-            let scratch = context.scratch(floats: Int(seer_direct_conv_scratch_floats(image, Int32(channels),
-                                                                                        Int32(outputRows))))
-            context.parallelRanges(channels) { _, range in
-                seer_direct_conv_prepare(image, Int32(range.lowerBound), Int32(range.upperBound), Int32(channels),
-                                         Int32(outputRows), scratch)
-            }
+            let scratch = paddedCopy(image, channels: channels, outputRows: outputRows, context: context)
             func convolve(panels: Range<Int>, pixels: Range<Int>) {
                 seer_channel_conv(Int32(a.rows), Int32(a.depth), a.storage, image, Int32(channels), Int32(outputRows),
                                   Int32(panels.lowerBound), Int32(panels.upperBound), Int32(pixels.lowerBound),

@@ -237,21 +237,25 @@ static void direct_layout(const seer_image_operand *im, int outH, int *rows, int
     *width = (im->outW - 1) * im->strideX + (im->kW - 1) * im->dilationX + 1;
 }
 
-size_t seer_direct_conv_scratch_floats(const seer_image_operand *image, int channels, int outH) {
+/// Where that scratch's depth-step offsets (one int per step) start: after the padded planes and a panel's
+/// worth of slack (edge tiles read up to 15 floats past a row's end).
+static size_t offsets_start(const seer_image_operand *im, int channels, int outH) {
     int rows, width;
-    direct_layout(image, outH, &rows, &width);
-    // The padded planes, a panel's worth of slack (edge tiles read up to 15 floats past a row's end),
-    // then one int offset per depth step.
-    return (size_t)channels * rows * width + COLUMNS_PER_PANEL + (size_t)channels * image->kH * image->kW;
+    direct_layout(im, outH, &rows, &width);
+    return (size_t)channels * rows * width + COLUMNS_PER_PANEL;
+}
+
+size_t seer_direct_conv_scratch_floats(const seer_image_operand *image, int channels, int outH) {
+    return offsets_start(image, channels, outH) + (size_t)channels * image->kH * image->kW;
 }
 
 void seer_direct_conv_prepare(const seer_image_operand *im, int channel0, int channel1, int channels, int outH,
                               float *scratch) {
     int rows, width;
     direct_layout(im, outH, &rows, &width);
-    size_t planeSize = (size_t)rows * width;
-    int *offsets = (int *)(scratch + (size_t)channels * planeSize + COLUMNS_PER_PANEL);
-    if (channel0 == 0) memset(scratch + (size_t)channels * planeSize, 0, COLUMNS_PER_PANEL * sizeof(float));
+    size_t planeSize = (size_t)rows * width, offsetsStart = offsets_start(im, channels, outH);
+    int *offsets = (int *)(scratch + offsetsStart);
+    if (channel0 == 0) memset(scratch + offsetsStart - COLUMNS_PER_PANEL, 0, COLUMNS_PER_PANEL * sizeof(float));
     for (int channel = channel0; channel < channel1; channel++) {
         float *plane = scratch + (size_t)channel * planeSize;
         const float *source = im->input + (size_t)channel * im->inH * im->inW;
@@ -284,7 +288,7 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
                       const float *scratch) {
     int rows, width;
     direct_layout(im, outH, &rows, &width);
-    const int *offsets = (const int *)(scratch + (size_t)channels * rows * width + COLUMNS_PER_PANEL);
+    const int *offsets = (const int *)(scratch + offsets_start(im, channels, outH));
     for (int oy = row0; oy < row1; oy++) {
         const float *base = scratch + (size_t)oy * im->strideY * width;
         for (int first = 0; first < m; first += ROWS_PER_PANEL) {
@@ -366,7 +370,7 @@ void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image
                        const seer_epilogue *epilogue, const float *scratch) {
     int rows, width;
     direct_layout(im, outH, &rows, &width);
-    const int *offsets = (const int *)(scratch + (size_t)channels * rows * width + COLUMNS_PER_PANEL);
+    const int *offsets = (const int *)(scratch + offsets_start(im, channels, outH));
     for (int panel = panel0; panel < panel1; panel++) {
         int first = panel * COLUMNS_PER_PANEL, panelChannels = min_int(COLUMNS_PER_PANEL, m - first);
         float panelBias[COLUMNS_PER_PANEL];

@@ -129,20 +129,21 @@ public enum BLAS {
         }
         withUnsafePointer(to: epilogue?.values ?? seer_epilogue()) { values in
             let epilogue = epilogue == nil ? nil : values
-            if a.layout == .columnPanels {
-                guard case let .image(image, firstPixel) = b, firstPixel == 0, n % Int(image.outW) == 0 else {
-                    preconditionFailure("16-channel panels multiply a whole image only")
+            // A whole image: the channel kernel for 16-channel panels, else the direct kernel where it pays.
+            if case let .image(image, firstPixel) = b, firstPixel == 0, n % Int(image.outW) == 0 {
+                let outputRows = n / Int(image.outW)
+                if a.layout == .columnPanels {
+                    convolveByChannels(a, image: image, outputRows: outputRows, c: c, ldc: ldc, bias: bias,
+                                       epilogue: epilogue, context: context)
+                    return
                 }
-                convolveByChannels(a, image: image, outputRows: n / Int(image.outW), c: c, ldc: ldc, bias: bias,
+                if prefersDirect(image, rows: m, depth: k, outputRows: outputRows) {
+                    convolveDirect(a, image: image, outputRows: outputRows, c: c, ldc: ldc, bias: bias,
                                    epilogue: epilogue, context: context)
-                return
+                    return
+                }
             }
-            if case let .image(image, firstPixel) = b, firstPixel == 0, n % Int(image.outW) == 0,
-               prefersDirect(image, rows: m, depth: k, outputRows: n / Int(image.outW)) {
-                convolveDirect(a, image: image, outputRows: n / Int(image.outW), c: c, ldc: ldc, bias: bias,
-                               epilogue: epilogue, context: context)
-                return
-            }
+            precondition(a.layout == .rowPanels, "16-channel panels multiply a whole image only")
             /// C's rows × columns block (rows starting at a 6-row panel) with one thread's workspace.
             func product(rows: Range<Int>, columns: Range<Int>, workspace: UnsafeMutablePointer<Float>) {
                 let (panels, out) = (a.storage + rows.lowerBound * k, c + rows.lowerBound * ldc + columns.lowerBound)

@@ -51,7 +51,6 @@ public final class Application: @unchecked Sendable {
 
     /// Starts listening, then compiles the active models on a background queue.
     public func start() throws {
-        BLAS.setThreads(configuration.threadsPerWorker)
         var serverConfiguration = ServerConfiguration(host: configuration.host, port: configuration.port, limits: configuration.limits)
         serverConfiguration.retryAfterSeconds = 1
         let server = HTTPServer(configuration: serverConfiguration, handler: router.handler) { [weak self] record in
@@ -76,7 +75,6 @@ public final class Application: @unchecked Sendable {
     /// Compiles the active models now, without a server (command-line use). Returns load failures by model.
     @discardableResult
     public func loadModels() -> [String: String] {
-        BLAS.setThreads(configuration.threadsPerWorker)
         return catalog.loadActiveModels()
     }
 

@@ -13,7 +13,7 @@ public struct ServiceConfiguration: Sendable {
     public var temporaryDirectory: URL
     /// Model workers; each owns its executors.
     public var workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
-    /// Intra-op threads per worker (and OpenBLAS threads).
+    /// Intra-op threads per worker (its OpenBLAS calls included).
     public var threadsPerWorker = 1
     /// Jobs that may wait for a worker before requests get 503 overloaded.
     public var queueCapacity = 64

@@ -3,20 +3,56 @@ import COpenBLAS
 
 /// The one door into BLAS and the packed GEMM. Only MatMul, Gemm and the convolutions call it.
 public enum BLAS {
-    /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, row-major.
-    @inline(__always)
+    /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, row-major. With a `context` of several threads, a
+    /// product large enough to pay for a parallel loop is split into blocks of C's columns (or rows, when
+    /// it has more rows than columns), one OpenBLAS call per block on the context's threads.
     public static func sgemm(transposeA: Bool = false, transposeB: Bool = false,
                              m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0,
-                             c: UnsafeMutablePointer<Float>, ldc: Int) {
+                             c: UnsafeMutablePointer<Float>, ldc: Int, context: KernelContext? = nil) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
             // BLAS leaves C untouched for k = 0 only when beta = 1; define it for every beta.
             for row in 0..<m { for col in 0..<n { c[row * ldc + col] *= beta } }
             return
         }
+        guard let context, context.options.threads > 1, 2 * m * n * k >= minimumSplitFlops else {
+            return openBLASProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                                   a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+        if n >= m {
+            context.parallelRanges((n + splitBlock - 1) / splitBlock) { _, blocks in
+                let first = blocks.lowerBound * splitBlock, columns = min(n, blocks.upperBound * splitBlock) - first
+                openBLASProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: columns, k: k, alpha: alpha,
+                                a: a, lda: lda, b: b + (transposeB ? first * ldb : first), ldb: ldb,
+                                beta: beta, c: c + first, ldc: ldc)
+            }
+        } else {
+            context.parallelRanges((m + splitBlock - 1) / splitBlock) { _, blocks in
+                let first = blocks.lowerBound * splitBlock, rows = min(m, blocks.upperBound * splitBlock) - first
+                openBLASProduct(transposeA: transposeA, transposeB: transposeB, m: rows, n: n, k: k, alpha: alpha,
+                                a: a + (transposeA ? first : first * lda), lda: lda, b: b, ldb: ldb,
+                                beta: beta, c: c + first * ldc, ldc: ldc)
+            }
+        }
+    }
+
+    /// Products below this many floating-point operations run on one thread (a parallel loop costs a few
+    /// microseconds); blocks of columns or rows are multiples of `splitBlock`, the kernels' register width.
+    private static let minimumSplitFlops = 1 << 18
+    private static let splitBlock = 16
+
+    /// OpenBLAS runs every call on its caller's thread: Seer's executors split products over their own
+    /// threads, and OpenBLAS's threads, which spin after each call, would compete with them for the cores.
+    private static let openBLASOnCallingThread: Void = openblas_set_num_threads(1)
+
+    /// One OpenBLAS call (m, n, k > 0) on the calling thread.
+    private static func openBLASProduct(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = openBLASOnCallingThread
         // A single row or column is a matrix-vector product: OpenBLAS 0.3.21's sgemm does not
         // forward it to sgemv itself and runs it several times slower (a 1280→1000 FC layer: 2×).
         if m == 1 {
@@ -37,11 +73,6 @@ public enum BLAS {
                     transposeA ? CblasTrans : CblasNoTrans,
                     transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-    }
-
-    /// Sets OpenBLAS's thread count. It is process-wide: the executor sets it from its options.
-    public static func setThreads(_ threads: Int) {
-        openblas_set_num_threads(Int32(threads))
     }
 
     /// Whether this CPU runs the packed AVX2/FMA kernel (checked once); otherwise packed products use cblas_sgemm.
@@ -119,7 +150,7 @@ public enum BLAS {
         guard m > 0, n > 0 else { return }
         guard a.isPacked else {
             guard case let .matrix(b, ldb) = b else { preconditionFailure("an image operand needs the packed kernel") }
-            sgemm(m: m, n: n, k: k, a: a.storage, lda: k, b: b, ldb: ldb, c: c, ldc: ldc)
+            sgemm(m: m, n: n, k: k, a: a.storage, lda: k, b: b, ldb: ldb, c: c, ldc: ldc, context: context)
             for row in 0..<m {
                 let values = c + row * ldc
                 if let shift = bias?[row] { for column in 0..<n { values[column] += shift } }

@@ -28,8 +28,8 @@ protocol ConstantSpecializable: Kernel {
 
 /// How one executor runs: pinned by the caller, never read from globals.
 public struct ExecutionOptions: Sendable, Equatable {
-    /// Threads for the runtime's own intra-op parallel loops. OpenBLAS's thread
-    /// count is process-wide: the program sets it once with `BLAS.setThreads`.
+    /// Threads for the executor's intra-op parallel loops, its OpenBLAS calls included (OpenBLAS itself
+    /// runs on its caller's thread).
     public var threads: Int
 
     public init(threads: Int = 1) {
@@ -119,6 +119,18 @@ public final class KernelContext {
         let grown = TensorStorage(byteCount: byteCount)
         storage = grown
         return grown.pointer.assumingMemoryBound(to: Float.self)
+    }
+
+    /// Runs `body` with the context's helper threads waiting for work spinning rather than asleep, as
+    /// onnxruntime's do within a run: an inference's parallel loops follow each other within microseconds,
+    /// and waking a sleeping thread (tens of microseconds on a virtual machine) would cost more than many of
+    /// its loops. They go back to sleep shortly after `body` returns.
+    public func keepingThreadsAwake<Result>(_ body: () throws -> Result) rethrows -> Result {
+        if team == nil, options.threads > 1 { team = seer_team_create(Int32(options.threads)) }
+        guard let team else { return try body() }
+        seer_team_keep_awake(team, 1)
+        defer { seer_team_keep_awake(team, 0) }
+        return try body()
     }
 
     /// Runs `body(i)` for i in 0..<count, spread over `options.threads` threads.

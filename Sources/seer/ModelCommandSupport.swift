@@ -4,9 +4,7 @@ import ONNX
 import TensorRuntime
 
 /// Loads an ONNX file and compiles it; every refusal names the node, operator and opset.
-/// Also sets OpenBLAS's process-wide thread count to `threads`.
 func loadExecutor(modelPath: String, threads: Int) throws -> Executor {
-    BLAS.setThreads(threads)
     // The graph is passed as a temporary so the plan can free each weight it packs.
     let plan = try ExecutionPlan(graph: ONNXModel.load(contentsOf: URL(fileURLWithPath: modelPath)))
     return Executor(plan: plan, options: ExecutionOptions(threads: threads))

@@ -2,7 +2,8 @@ import TensorRuntime
 import XCTest
 
 /// KernelContext.parallelRanges over its thread team: every index exactly once, ranges numbered by
-/// worker, many short loops back to back (the helpers spin, sleep and wake between them), nested loops.
+/// worker, many short loops back to back (the helpers spin, sleep and wake between them), nested loops,
+/// loops while the helpers are kept awake, and helpers asleep again afterwards.
 final class ParallelLoopTests: XCTestCase {
     /// Counts how often each index ran and which worker ran it, from several threads at once.
     final class Visits: @unchecked Sendable {
@@ -82,5 +83,44 @@ final class ParallelLoopTests: XCTestCase {
             context.parallelRanges(3) { _, range in for index in range { visits.counts[index] += 1 } }
             XCTAssertEqual(Array(UnsafeBufferPointer(start: visits.counts, count: 3)), [1, 1, 1])
         }
+    }
+
+    func testKeptAwakeTheTeamRunsEveryLoopAndReturnsTheBodysResult() throws {
+        let context = KernelContext(options: ExecutionOptions(threads: 2))
+        let visits = Visits(count: 2)
+        let rounds = context.keepingThreadsAwake { () -> Int in
+            for round in 0..<10_000 {
+                context.parallelRanges(2) { _, range in for index in range { visits.counts[index] += 1 } }
+                if round % 2500 == 2499 { usleep(2000) }
+            }
+            return 10_000
+        }
+        XCTAssertEqual(rounds, 10_000)
+        XCTAssertEqual([visits.counts[0], visits.counts[1]], [10_000, 10_000])
+        struct Failure: Error {}
+        XCTAssertThrowsError(try context.keepingThreadsAwake { throw Failure() }) { XCTAssertTrue($0 is Failure) }
+        context.parallelRanges(2) { _, range in for index in range { visits.counts[index] += 1 } }
+        XCTAssertEqual([visits.counts[0], visits.counts[1]], [10_001, 10_001])
+    }
+
+    func testHelpersSleepOnceNoLongerKeptAwake() {
+        // A helper left spinning would burn a core for as long as the process lives: 300 ms of waiting
+        // after the body must cost the process far less than 300 ms of CPU time.
+        let context = KernelContext(options: ExecutionOptions(threads: 3))
+        context.keepingThreadsAwake {
+            context.parallelRanges(3) { _, _ in }
+            usleep(20_000)
+        }
+        usleep(50_000)      // the helpers' short spin before they sleep
+        let before = processCPUSeconds()
+        usleep(300_000)
+        XCTAssertLessThan(processCPUSeconds() - before, 0.06, "helpers still spinning after keepingThreadsAwake")
+    }
+
+    func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let seconds = { (time: timeval) in Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }

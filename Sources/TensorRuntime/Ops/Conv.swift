@@ -362,7 +362,7 @@ private struct ConvProblem {
             return
         }
         BLAS.sgemm(m: groupOutChannels, n: columns, k: depth, a: weights, lda: depth,
-                   b: b, ldb: ldb, c: output, ldc: outputCount)
+                   b: b, ldb: ldb, c: output, ldc: outputCount, context: context)
         finish(output, channels: groupOutChannels, stride: outputCount, columns: columns, bias: bias,
                context: context)
     }
@@ -724,7 +724,8 @@ private struct ConvTransposeProblem {
                     let rowEnd = min(inputRows, rowStart + rowsPerTile)
                     let columns = (rowEnd - rowStart) * inputWidth
                     BLAS.sgemm(transposeA: true, m: depth, n: columns, k: groupChannels, a: weights, lda: depth,
-                               b: input + rowStart * inputWidth, ldb: inputCount, c: col, ldc: columns)
+                               b: input + rowStart * inputWidth, ldb: inputCount, c: col, ldc: columns,
+                               context: context)
                     col2im(col, rows: rowStart..<rowEnd, into: output, channels: groupOutChannels, context: context)
                 }
                 if let activation {

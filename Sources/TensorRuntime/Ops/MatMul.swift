@@ -47,7 +47,7 @@ struct GemmKernel: Kernel {
         }
         BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                    a: a.pointer(Float.self), lda: a.shape[1], b: b.pointer(Float.self), ldb: b.shape[1],
-                   beta: gemmBeta, c: output, ldc: n)
+                   beta: gemmBeta, c: output, ldc: n, context: context)
         activation?.apply(output, count: m * n)
         return [y]
     }
@@ -112,13 +112,15 @@ struct MatMulKernel: Kernel {
         let left = UnsafePointer(a.pointer(Float.self)), right = UnsafePointer(b.pointer(Float.self))
         if bBatch.reduce(1, *) == 1 && aBatch.reduce(1, *) == batchCount {
             // B is one matrix for every batch item and A's batches are contiguous: a single GEMM.
-            BLAS.sgemm(m: batchCount * m, n: n, k: k, a: left, lda: k, b: right, ldb: n, c: output, ldc: n)
+            BLAS.sgemm(m: batchCount * m, n: n, k: k, a: left, lda: k, b: right, ldb: n, c: output, ldc: n,
+                       context: context)
             return [y]
         }
         let aOffsets = batchOffsets(of: aBatch, in: batch), bOffsets = batchOffsets(of: bBatch, in: batch)
         for item in 0..<batchCount {
             BLAS.sgemm(m: m, n: n, k: k, a: left + aOffsets[item] * m * k, lda: k,
-                       b: right + bOffsets[item] * k * n, ldb: n, c: output + item * m * n, ldc: n)
+                       b: right + bOffsets[item] * k * n, ldb: n, c: output + item * m * n, ldc: n,
+                       context: context)
         }
         return [y]
     }

@@ -129,6 +129,21 @@ final class ConvTransposeTests: XCTestCase {
         for _ in 0..<10 { try check(.random(&rng, rank: 3), rng: &rng) }
     }
 
+    func testRandomTransposedConvolutionsOnSeveralThreads() throws {
+        // Windows no taller than the stride split input rows between threads; others split each product.
+        var rng = ConvTestRandom(seed: 15)
+        for threads in [2, 3] {
+            for _ in 0..<25 { try check(.random(&rng, rank: 2), rng: &rng, threads: threads) }
+            for _ in 0..<8 { try check(.random(&rng, rank: 3), rng: &rng, threads: threads) }
+        }
+        var gaps = Case()     // one output channel from many, windows narrower than the stride
+        gaps.groupChannels = 16; gaps.groupOutChannels = 1
+        gaps.input = [37, 20]; gaps.kernel = [2, 2]; gaps.strides = [3, 2]; gaps.dilations = [1, 1]
+        gaps.padBegin = [1, 0]; gaps.padEnd = [0, 1]; gaps.outputPadding = [0, 0]
+        try check(gaps, rng: &rng, threads: 2)
+        try check(gaps, rng: &rng, threads: 3, activation: .relu)
+    }
+
     func testExplicitOutputShapeAndAutoPad() throws {
         var rng = ConvTestRandom(seed: 13)
         for autoPad in ["NOTSET", "SAME_UPPER", "SAME_LOWER"] {

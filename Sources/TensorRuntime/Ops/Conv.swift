@@ -703,14 +703,21 @@ private struct ConvTransposeProblem {
     let batch: Int, channels: Int, outChannels: Int, group: Int
     let geometry: WindowGeometry
 
-    /// Per batch item and group: col = Wᵀ·X over tiles of input rows, then col2im adds col into Y.
+    /// Per batch item and group: col = Wᵀ·X over tiles of input rows, then col2im adds col into Y. Where no
+    /// two input rows reach the same output row (windows no taller or deeper than the stride, as in 2×
+    /// upsampling), the threads take consecutive input rows each, with a col tile of their own; otherwise
+    /// each tile's product and col2im are spread over the threads.
     func run(activation: Activation?, context: KernelContext) {
         let groupChannels = channels / group, groupOutChannels = outChannels / group
         let inputCount = geometry.inputCount, outputCount = geometry.outputCount
         let depth = groupOutChannels * geometry.kernelCount
         let inputRows = geometry.input[0] * geometry.input[1], inputWidth = geometry.input[2]
         let rowsPerTile = max(1, min(inputRows, im2colTileFloats / max(1, depth * inputWidth)))
-        let col = context.scratch(floats: depth * rowsPerTile * inputWidth)
+        let tileFloats = depth * rowsPerTile * inputWidth
+        let rowsIndependent = (0..<2).allSatisfy { axis in
+            (geometry.kernel[axis] - 1) * geometry.dilations[axis] + 1 <= geometry.strides[axis]
+        }
+        let scratch = context.scratch(floats: (rowsIndependent ? context.options.threads : 1) * tileFloats)
         for item in 0..<batch {
             for g in 0..<group {
                 let weights = w + g * groupChannels * depth
@@ -720,14 +727,19 @@ private struct ConvTransposeProblem {
                     (output + channel * outputCount).update(repeating: bias?[g * groupOutChannels + channel] ?? 0,
                                                             count: outputCount)
                 }
-                for rowStart in stride(from: 0, to: inputRows, by: rowsPerTile) {
-                    let rowEnd = min(inputRows, rowStart + rowsPerTile)
-                    let columns = (rowEnd - rowStart) * inputWidth
-                    BLAS.sgemm(transposeA: true, m: depth, n: columns, k: groupChannels, a: weights, lda: depth,
-                               b: input + rowStart * inputWidth, ldb: inputCount, c: col, ldc: columns,
-                               context: context)
-                    col2im(col, rows: rowStart..<rowEnd, into: output, channels: groupOutChannels, context: context)
+                let addRows = { (worker: Int, rows: Range<Int>) in
+                    let col = scratch + worker * tileFloats
+                    for rowStart in stride(from: rows.lowerBound, to: rows.upperBound, by: rowsPerTile) {
+                        let tile = rowStart..<min(rows.upperBound, rowStart + rowsPerTile)
+                        let columns = tile.count * inputWidth
+                        BLAS.sgemm(transposeA: true, m: depth, n: columns, k: groupChannels, a: weights, lda: depth,
+                                   b: input + rowStart * inputWidth, ldb: inputCount, c: col, ldc: columns,
+                                   context: context)
+                        col2im(col, rows: tile, into: output, channels: groupOutChannels, context: context)
+                    }
                 }
+                // Inside the parallel loop, the product and col2im run on their caller's thread.
+                if rowsIndependent { context.parallelRanges(inputRows, addRows) } else { addRows(0, 0..<inputRows) }
                 if let activation {
                     context.parallelFor(groupOutChannels) { channel in
                         activation.apply(output + channel * outputCount, count: outputCount)

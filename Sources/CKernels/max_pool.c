@@ -1,201 +1,25 @@
-// Float 2-D max pooling of one plane with AVX2 (MaxPool without Indices).
-//
-// Each output row is computed eight outputs per vector (the last vector of a row overlaps the one
-// before it; a row narrower than eight is stored through a mask). Kernel rows outside the input are
-// skipped for the whole output row. A vector whose windows all lie inside the input row loads its
-// taps plainly; one at the left or right edge loads them through a mask of the columns inside the
-// row, -inf in the others. Strides 1 and 2 load contiguous floats (stride 2 keeps every other one with
-// a shuffle); larger strides gather.
+// Float 2-D max pooling of one plane with AVX2 (MaxPool without Indices), through pool_plane.h.
 //
 // Every output folds its window's taps in the generic kernel's order (window rows, then columns), each
 // step m = v > m ? v : m from m = -inf: a NaN input is skipped, a window of only NaNs or padding gives
-// -inf, and of equal maxima (-0 and +0) the first is kept. _mm256_max_ps(v, m) returns m when either
-// is NaN or the two are equal, so it is exactly that step, and a -inf for a column outside the row
-// leaves m as it is, as skipping the column would.
-#include "CKernels.h"
+// -inf, and of equal maxima (-0 and +0) the first is kept. A -inf for a column outside the row leaves
+// m as it is, as skipping the column would.
+#include "pool_plane.h"
 
-#include <math.h>
-
-static inline int min_int(int a, int b) { return a < b ? a : b; }
-static inline int max_int(int a, int b) { return a > b ? a : b; }
-static inline int ceil_div_signed(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-static inline int floor_div_signed(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-/// The kernel rows [*first, *end) of output row `oy` that fall inside the input.
-static inline void valid_kernel_rows(const seer_pool_geometry *g, int oy, int *first, int *end) {
-    int top = oy * g->strideY - g->padTop, dilation = g->dilationY;
-    int below = dilation == 1 ? -top : ceil_div_signed(-top, dilation);
-    int above = dilation == 1 ? g->inH - 1 - top : floor_div_signed(g->inH - 1 - top, dilation);
-    *first = min_int(g->kH, max_int(0, below));
-    *end = max_int(*first, min_int(g->kH, above + 1));
-}
+int seer_max_pool_supported(void) { return pool_plane_supported(); }
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
 
-#define AVX2 __attribute__((target("avx2")))
-#define AVX2_INLINE __attribute__((target("avx2"), always_inline)) static inline
-
-enum { VECTOR = 8 };
-
-int seer_max_pool_supported(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-}
-
-/// The output columns [*first, *end) whose windows lie wholly inside the input row.
-static void interior_columns(const seer_pool_geometry *g, int *first, int *end) {
-    int extent = (g->kW - 1) * g->dilationX + 1;
-    *first = min_int(g->outW, ceil_div_signed(g->padLeft, g->strideX));
-    *end = max_int(*first, min_int(g->outW, floor_div_signed(g->inW + g->padLeft - extent, g->strideX) + 1));
-}
-
-/// How a vector of eight columns column, column + s, … is loaded.
-enum column_step { STEP_ONE, STEP_TWO, STEP_ANY };
-
-/// The columns a vector covers relative to its first, and the row it reads from.
-typedef struct {
-    const float *row;
-    int width;          // inW: columns [0, width) are inside the row
-    __m256i lanes;      // 0 … 7
-    __m256i offsets;    // lane · stride
-} row_reader;
-
-/// All-ones in the lanes whose column `column + offsets[lane]` lies inside the row.
-AVX2_INLINE __m256i inside_row(int column, __m256i offsets, int width) {
-    __m256i columns = _mm256_add_epi32(_mm256_set1_epi32(column), offsets);
-    __m256i beforeStart = _mm256_cmpgt_epi32(_mm256_setzero_si256(), columns);
-    __m256i beforeEnd = _mm256_cmpgt_epi32(_mm256_set1_epi32(width), columns);
-    return _mm256_andnot_si256(beforeStart, beforeEnd);
-}
-
-/// row[column … column + 7], -inf where the column is outside the row (those lanes are not read).
-AVX2_INLINE __m256 load_inside(const row_reader *r, int column) {
-    __m256i mask = inside_row(column, r->lanes, r->width);
-    return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(r->row + column, mask),
-                            _mm256_castsi256_ps(mask));
-}
-
-/// row[column + s·lane] for the eight lanes; `edge`: some columns may be outside the row (-inf there).
-/// For STEP_TWO the lanes hold lanes 0 1 4 5 | 2 3 6 7 of that, which in_column_order puts right:
-/// the maximum is taken lane by lane, so the order can wait for the store.
-AVX2_INLINE __m256 load_columns(const row_reader *r, int column, enum column_step step, int edge) {
-    const float *p = r->row + column;
-    switch (step) {
-    case STEP_ONE:
-        return edge ? load_inside(r, column) : _mm256_loadu_ps(p);
-    case STEP_TWO: {
-        // Columns 0…7 and 7…14: even positions of the first, odd of the second (reads end at 14).
-        __m256 low = edge ? load_inside(r, column) : _mm256_loadu_ps(p);
-        __m256 high = edge ? load_inside(r, column + 7) : _mm256_loadu_ps(p + 7);
-        return _mm256_shuffle_ps(low, high, 0xD8);
-    }
-    case STEP_ANY:
-    default:
-        if (!edge) return _mm256_i32gather_ps(p, r->offsets, 4);
-        return _mm256_mask_i32gather_ps(_mm256_set1_ps(-INFINITY), p, r->offsets,
-                                        _mm256_castsi256_ps(inside_row(column, r->offsets, r->width)), 4);
-    }
-}
-
-AVX2_INLINE __m256 in_column_order(__m256 lanes, enum column_step step) {
-    if (step != STEP_TWO) return lanes;
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(lanes), 0xD8));
-}
-
-/// The maxima of output columns ox … ox + 7 over `rowCount` input rows `rowPitch` floats apart;
-/// `kW` is g->kW, a constant where the caller knows it (the tap loop then unrolls).
-AVX2_INLINE __m256 window_maxima(const float *firstRow, size_t rowPitch, int rowCount, int ox,
-                                 const seer_pool_geometry *g, row_reader *r, enum column_step step, int kW, int edge) {
-    int left = ox * g->strideX - g->padLeft;
-    __m256 best = _mm256_set1_ps(-INFINITY);
-    for (int kh = 0; kh < rowCount; kh++) {
-        r->row = firstRow + kh * rowPitch;
-        for (int kw = 0; kw < kW; kw++) {
-            best = _mm256_max_ps(load_columns(r, left + kw * g->dilationX, step, edge), best);
-        }
-    }
-    return in_column_order(best, step);
-}
-
-AVX2_INLINE void pool_plane(const float *input, float *output, const seer_pool_geometry *g, enum column_step step,
-                            int kW) {
-    int first, end;
-    interior_columns(g, &first, &end);
-    row_reader reader = {input, g->inW, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_setzero_si256()};
-    reader.offsets = _mm256_mullo_epi32(reader.lanes, _mm256_set1_epi32(g->strideX));
-    size_t rowPitch = (size_t)g->dilationY * g->inW;
-    int narrow = g->outW < VECTOR;
-    __m256i stored = _mm256_cmpgt_epi32(_mm256_set1_epi32(g->outW), reader.lanes);
-    for (int oy = 0; oy < g->outH; oy++) {
-        float *out = output + (size_t)oy * g->outW;
-        int row0, row1;
-        valid_kernel_rows(g, oy, &row0, &row1);
-        const float *firstRow = input + (size_t)(oy * g->strideY - g->padTop + row0 * g->dilationY) * g->inW;
-        if (row0 == row1) firstRow = input;
-        if (narrow) {
-            __m256 best = window_maxima(firstRow, rowPitch, row1 - row0, 0, g, &reader, step, kW, 1);
-            _mm256_maskstore_ps(out, stored, best);
-            continue;
-        }
-        for (int ox = 0; ox < g->outW; ox += VECTOR) {
-            if (ox + VECTOR > g->outW) ox = g->outW - VECTOR;
-            int edge = ox < first || ox + VECTOR > end;
-            __m256 best = edge ? window_maxima(firstRow, rowPitch, row1 - row0, ox, g, &reader, step, kW, 1)
-                               : window_maxima(firstRow, rowPitch, row1 - row0, ox, g, &reader, step, kW, 0);
-            _mm256_storeu_ps(out + ox, best);
-        }
-    }
-}
-
-// One function per column step and common kernel width (2 and 3 unrolled, others looped).
-#define POOL_PLANE(name, step, kW) \
-    AVX2 static void name(const float *input, float *output, const seer_pool_geometry *g) { \
-        pool_plane(input, output, g, step, kW); \
-    }
-POOL_PLANE(pool_stride_one_width_two, STEP_ONE, 2)
-POOL_PLANE(pool_stride_one_width_three, STEP_ONE, 3)
-POOL_PLANE(pool_stride_one, STEP_ONE, g->kW)
-POOL_PLANE(pool_stride_two_width_two, STEP_TWO, 2)
-POOL_PLANE(pool_stride_two_width_three, STEP_TWO, 3)
-POOL_PLANE(pool_stride_two, STEP_TWO, g->kW)
-POOL_PLANE(pool_any_stride, STEP_ANY, g->kW)
+POOL_PLANE_FUNCTIONS(max_pool_plane, FOLD_MAX)
 
 void seer_max_pool_plane(const float *input, float *output, const seer_pool_geometry *g) {
-    int kW = g->kW;
-    switch (g->strideX) {
-    case 1: (kW == 2 ? pool_stride_one_width_two : kW == 3 ? pool_stride_one_width_three : pool_stride_one)(input, output, g); break;
-    case 2: (kW == 2 ? pool_stride_two_width_two : kW == 3 ? pool_stride_two_width_three : pool_stride_two)(input, output, g); break;
-    default: pool_any_stride(input, output, g); break;
-    }
+    max_pool_plane(input, output, g, NULL);
 }
 
 #else
 
-int seer_max_pool_supported(void) { return 0; }
-
-/// Output (oy, ox) for kernel rows [row0, row1), taps outside the row skipped.
-static float window_max(const float *input, const seer_pool_geometry *g, int oy, int ox, int row0, int row1) {
-    int top = oy * g->strideY - g->padTop, left = ox * g->strideX - g->padLeft;
-    float best = -INFINITY;
-    for (int kh = row0; kh < row1; kh++) {
-        const float *row = input + (size_t)(top + kh * g->dilationY) * g->inW;
-        for (int kw = 0; kw < g->kW; kw++) {
-            int ix = left + kw * g->dilationX;
-            if (ix < 0 || ix >= g->inW) continue;
-            float value = row[ix];
-            best = value > best ? value : best;
-        }
-    }
-    return best;
-}
-
 void seer_max_pool_plane(const float *input, float *output, const seer_pool_geometry *g) {
-    for (int oy = 0; oy < g->outH; oy++) {
-        int row0, row1;
-        valid_kernel_rows(g, oy, &row0, &row1);
-        for (int ox = 0; ox < g->outW; ox++) output[(size_t)oy * g->outW + ox] = window_max(input, g, oy, ox, row0, row1);
-    }
+    pool_plane_scalar(input, output, g, FOLD_MAX, NULL);
 }
 
 #endif

@@ -101,7 +101,7 @@ void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image
                        int panel0, int panel1, int pixel0, int pixel1, float *c, int ldc, const float *bias,
                        const seer_epilogue *epilogue, const float *scratch);
 
-/// One plane's 2-D max pooling window: input and output sizes, kernel, strides, dilations, leading pads.
+/// One plane's 2-D pooling window: input and output sizes, kernel, strides, dilations, leading pads.
 typedef struct {
     int inH, inW, outH, outW;
     int kH, kW, strideY, strideX, dilationY, dilationX, padTop, padLeft;
@@ -114,5 +114,14 @@ int seer_max_pool_supported(void);
 /// positions outside the plane skipped, folded in (kh, kw) order as m = v > m ? v : m from m = −inf:
 /// NaN inputs are skipped and a window with no other value gives −inf.
 void seer_max_pool_plane(const float *input, float *output, const seer_pool_geometry *geometry);
+
+/// 1 when seer_average_pool_plane runs vectorised here (an AVX2 CPU), else 0.
+int seer_average_pool_supported(void);
+
+/// out[oy][ox] = (sum over kh, kw of in[oy·strideY − padTop + kh·dilationY][ox·strideX − padLeft + kw·dilationX],
+/// positions outside the plane skipped, added in (kh, kw) order from +0) / max(1, rowCounts[oy] · columnCounts[ox]):
+/// the caller's counts say which positions a window's average is over (count_include_pad).
+void seer_average_pool_plane(const float *input, float *output, const seer_pool_geometry *geometry,
+                             const float *rowCounts, const float *columnCounts);
 
 #endif

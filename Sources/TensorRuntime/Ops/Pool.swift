@@ -1,7 +1,8 @@
 // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool (ONNX opsets 7-18).
 //
 // Spatial ranks 1-3 share one loop nest through `WindowGeometry` (padded to 3-D); 2-D float MaxPool
-// without Indices runs through the vectorised plane kernel in CKernels when the CPU has AVX2.
+// without Indices and 2-D AveragePool run through the vectorised plane kernels in CKernels when the
+// CPU has AVX2.
 
 import CKernels
 
@@ -54,14 +55,19 @@ struct PoolKernel: Kernel {
             guard x.dataType == .float32 else {
                 throw KernelError.unsupported("AveragePool of \(x.dataType) (only float32)")
             }
-            averagePool(UnsafePointer(x.pointer(Float.self)), y.pointer(Float.self), planes: planes,
-                        geometry: geometry, context: context)
+            if geometry.rank == 2 && PoolKernel.hasPlaneKernels {
+                averagePoolPlanes(UnsafePointer(x.pointer(Float.self)), y.pointer(Float.self), planes: planes,
+                                  geometry: geometry, context: context)
+            } else {
+                averagePool(UnsafePointer(x.pointer(Float.self)), y.pointer(Float.self), planes: planes,
+                            geometry: geometry, context: context)
+            }
             return [y]
         case .max:
             let indices = wantsIndices ? context.allocate(.int64, outputShape) : nil
             let indexPointer = indices?.pointer(Int64.self)
             switch x.dataType {
-            case .float32 where indexPointer == nil && geometry.rank == 2 && PoolKernel.hasPlaneMaxPool:
+            case .float32 where indexPointer == nil && geometry.rank == 2 && PoolKernel.hasPlaneKernels:
                 maxPoolPlanes(UnsafePointer(x.pointer(Float.self)), y.pointer(Float.self), planes: planes,
                               geometry: geometry, context: context)
             case .float32 where indexPointer == nil:
@@ -83,20 +89,42 @@ struct PoolKernel: Kernel {
         }
     }
 
-    static let hasPlaneMaxPool = seer_max_pool_supported() != 0
+    static let hasPlaneKernels = seer_max_pool_supported() != 0 && seer_average_pool_supported() != 0
 
-    /// 2-D float max pooling one plane per `seer_max_pool_plane` call (same results as `maxPool`).
-    func maxPoolPlanes(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int,
-                       geometry g: WindowGeometry, context: KernelContext) {
-        let window = seer_pool_geometry(
+    /// A 2-D geometry's plane window for the CKernels pooling kernels.
+    static func planeWindow(_ g: WindowGeometry) -> seer_pool_geometry {
+        seer_pool_geometry(
             inH: Int32(g.input[1]), inW: Int32(g.input[2]), outH: Int32(g.output[1]), outW: Int32(g.output[2]),
             kH: Int32(g.kernel[1]), kW: Int32(g.kernel[2]), strideY: Int32(g.strides[1]), strideX: Int32(g.strides[2]),
             dilationY: Int32(g.dilations[1]), dilationX: Int32(g.dilations[2]),
             padTop: Int32(g.padBegin[1]), padLeft: Int32(g.padBegin[2]))
+    }
+
+    /// 2-D float max pooling one plane per `seer_max_pool_plane` call (same results as `maxPool`).
+    func maxPoolPlanes(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int,
+                       geometry g: WindowGeometry, context: KernelContext) {
         let inputCount = g.inputCount, outputCount = g.outputCount
-        withUnsafePointer(to: window) { window in
+        withUnsafePointer(to: PoolKernel.planeWindow(g)) { window in
             context.parallelFor(planes) { plane in
                 seer_max_pool_plane(x + plane * inputCount, y + plane * outputCount, window)
+            }
+        }
+    }
+
+    /// 2-D float average pooling one plane per `seer_average_pool_plane` call, dividing by the same
+    /// `windowCounts` in the same order of additions as `averagePool` (same results).
+    func averagePoolPlanes(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int,
+                           geometry g: WindowGeometry, context: KernelContext) {
+        let inputCount = g.inputCount, outputCount = g.outputCount
+        let rowCounts = windowCounts(axis: 1, geometry: g), columnCounts = windowCounts(axis: 2, geometry: g)
+        withUnsafePointer(to: PoolKernel.planeWindow(g)) { window in
+            rowCounts.withUnsafeBufferPointer { rowCounts in
+                columnCounts.withUnsafeBufferPointer { columnCounts in
+                    context.parallelFor(planes) { plane in
+                        seer_average_pool_plane(x + plane * inputCount, y + plane * outputCount, window,
+                                                rowCounts.baseAddress, columnCounts.baseAddress)
+                    }
+                }
             }
         }
     }

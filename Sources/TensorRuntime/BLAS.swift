@@ -44,9 +44,10 @@ public enum BLAS {
     private static let minimumSplitFlops = 1 << 18
     private static let splitBlock = 16
 
-    /// OpenBLAS runs every call on its caller's thread: Seer's executors split products over their own
-    /// threads, and OpenBLAS's threads, which spin after each call, would compete with them for the cores.
-    private static let openBLASOnCallingThread: Void = openblas_set_num_threads(1)
+    /// OpenBLAS runs every call on its caller's thread and its own pool is stopped: Seer's executors split
+    /// products over their own threads, and OpenBLAS's threads, which spin after loading and after each
+    /// call, would compete with them for the cores. Every `KernelContext` touches it when it is made.
+    static let openBLASOnCallingThread: Void = seer_openblas_use_calling_thread_only()
 
     /// One OpenBLAS call (m, n, k > 0) on the calling thread.
     private static func openBLASProduct(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,

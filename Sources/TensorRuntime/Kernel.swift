@@ -83,7 +83,10 @@ public final class KernelContext {
     /// Whether a parallel loop is running: a loop inside it runs on its caller's thread.
     private var inParallelLoop = false
 
-    public init(options: ExecutionOptions) { self.options = options }
+    public init(options: ExecutionOptions) {
+        self.options = options
+        BLAS.openBLASOnCallingThread
+    }
 
     deinit { seer_team_destroy(team) }
 

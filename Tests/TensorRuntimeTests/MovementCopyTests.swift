@@ -57,6 +57,18 @@ final class MovementCopyTests: XCTestCase {
         XCTAssertEqual(back.floats, nchw.floats)
     }
 
+    func testLargeTransposesSplitOverThreads() throws {
+        // Large enough to be split: bands of tiles along the longer side, tall (an NHWC image) and wide.
+        let nhwc = H.random([1, 96, 130, 3], seed: 25)
+        let wide = H.random([70, 600], seed: 26)
+        for threads in [2, 3] {
+            let nchw = try H.run1(.transpose, opset: 13, [nhwc], attributes: ["perm": .ints([0, 3, 1, 2])], threads: threads)
+            XCTAssertEqual(nchw.floats, referenceTranspose(nhwc, [0, 3, 1, 2], as: Float.self), "\(threads) threads")
+            XCTAssertEqual(try H.run1(.transpose, opset: 13, [wide], threads: threads).floats,
+                           referenceTranspose(wide, [1, 0], as: Float.self), "\(threads) threads")
+        }
+    }
+
     func testTransposeOtherElementSizes() throws {
         let int64 = H.randomInt64([3, 4, 5], seed: 24)
         XCTAssertEqual(try H.run1(.transpose, opset: 13, [int64], attributes: ["perm": .ints([2, 0, 1])]).array(of: Int64.self),

@@ -6,7 +6,7 @@ enum MovementHarness {
     /// Inputs are fed as graph inputs ("x0", "x1", ...); a nil input is an omitted optional one.
     /// Outputs are named "y0", "y1", ...; an index in `omittedOutputs` is left unnamed.
     static func run(_ kind: OpKind, opset: Int, _ inputs: [Tensor?], attributes: [String: AttributeValue] = [:],
-                    outputs: Int = 1, omittedOutputs: Set<Int> = []) throws -> [Tensor] {
+                    outputs: Int = 1, omittedOutputs: Set<Int> = [], threads: Int = 1) throws -> [Tensor] {
         let inputNames = inputs.enumerated().map { $0.element == nil ? "" : "x\($0.offset)" }
         let outputNames = (0..<outputs).map { omittedOutputs.contains($0) ? "" : "y\($0)" }
         let node = Node(name: "node", kind: kind, opset: opset, inputs: inputNames, outputs: outputNames,
@@ -16,7 +16,7 @@ enum MovementHarness {
                           outputs: outputNames.filter { !$0.isEmpty }.map { ValueInfo(name: $0, dataType: nil, shape: nil) })
         var feeds: [String: Tensor] = [:]
         for (name, tensor) in zip(inputNames, inputs) where !name.isEmpty { feeds[name] = tensor }
-        let executor = Executor(plan: try ExecutionPlan(graph: graph))
+        let executor = Executor(plan: try ExecutionPlan(graph: graph), options: ExecutionOptions(threads: threads))
         let results = try executor.run(feeds)
         return try outputNames.map { name in
             if name.isEmpty { return Tensor(dataType: .float32, shape: [0]) }
@@ -25,8 +25,9 @@ enum MovementHarness {
         }
     }
 
-    static func run1(_ kind: OpKind, opset: Int, _ inputs: [Tensor?], attributes: [String: AttributeValue] = [:]) throws -> Tensor {
-        try run(kind, opset: opset, inputs, attributes: attributes)[0]
+    static func run1(_ kind: OpKind, opset: Int, _ inputs: [Tensor?], attributes: [String: AttributeValue] = [:],
+                     threads: Int = 1) throws -> Tensor {
+        try run(kind, opset: opset, inputs, attributes: attributes, threads: threads)[0]
     }
 
     static func int64s(_ values: [Int]) -> Tensor { Tensor(shape: [values.count], values: values.map { Int64($0) }) }

@@ -587,12 +587,15 @@ private struct ConvProblem {
     }
 }
 
-struct ConvTransposeKernel: Kernel {
+struct ConvTransposeKernel: ConstantSpecializable {
     let window: WindowAttributes
     let group: Int
     let outputPadding: [Int]?
     let outputShape: [Int]?
     let activation: Activation?
+    /// Per group, the constant weights' transpose (col rows × input channels) packed for
+    /// `BLAS.sgemm(packed:)` at load, and W's shape; nil when W is read at run time.
+    private(set) var packedWeights: (shape: [Int], groups: [BLAS.PackedMatrix])?
 
     init(_ node: Node) throws {
         window = try WindowAttributes(node.attributes)
@@ -607,6 +610,21 @@ struct ConvTransposeKernel: Kernel {
         guard node.inputs.count >= 2, !node.inputs[0].isEmpty, !node.inputs[1].isEmpty else {
             throw KernelError.invalid("ConvTranspose needs inputs X and W")
         }
+    }
+
+    /// Packs constant float weights per group, Wᵀ (kernel taps × output channels by input channels), where
+    /// `BLAS.prefersPacked` says so; the plan then drops W.
+    func specialized(constants: [Tensor?]) throws -> (kernel: Kernel, absorbed: Set<Int>) {
+        guard BLAS.hasPackedKernel, constants.count >= 2, let w = constants[1], w.dataType == .float32, w.rank >= 3,
+              w.count > 0, w.shape[0] % group == 0 else { return (self, []) }
+        let groupChannels = w.shape[0] / group, depth = w.count / w.shape[0]
+        guard BLAS.prefersPacked(rows: depth, depth: groupChannels) else { return (self, []) }
+        var kernel = self
+        kernel.packedWeights = (w.shape, (0..<group).map { g in
+            BLAS.PackedMatrix(w.pointer(Float.self) + g * groupChannels * depth, rows: depth, depth: groupChannels,
+                              lda: depth, transposed: true)
+        })
+        return (kernel, [1])
     }
 
     /// Output sizes and the pads that produce them, per the ONNX ConvTranspose formulas.
@@ -660,9 +678,10 @@ struct ConvTransposeKernel: Kernel {
     }
 
     func run(_ inputs: [Tensor?], context: KernelContext) throws -> [Tensor] {
-        guard inputs.count >= 2, let x = inputs[0], let w = inputs[1] else {
+        guard inputs.count >= 2, let x = inputs[0], let weightShape = inputs[1]?.shape ?? packedWeights?.shape else {
             throw KernelError.invalid("ConvTranspose needs inputs X and W")
         }
+        let w = inputs[1]
         let bias = inputs.count > 2 ? inputs[2] : nil
         for (name, tensor) in [("X", x), ("W", w), ("B", bias)] {
             if let tensor, tensor.dataType != .float32 {
@@ -672,24 +691,25 @@ struct ConvTransposeKernel: Kernel {
         guard x.rank >= 3, x.rank <= 5 else {
             throw KernelError.unsupported("ConvTranspose input X of shape \(x.shape): only 1-D, 2-D and 3-D")
         }
-        guard w.rank == x.rank else {
-            throw KernelError.invalid("W shape \(w.shape) must have the rank of X \(x.shape)")
+        guard weightShape.count == x.rank else {
+            throw KernelError.invalid("W shape \(weightShape) must have the rank of X \(x.shape)")
         }
         let batch = x.shape[0], channels = x.shape[1]
-        guard channels % group == 0, w.shape[0] == channels else {
-            throw KernelError.invalid("X channels \(channels), W shape \(w.shape) and group \(group) do not agree")
+        guard channels % group == 0, weightShape[0] == channels else {
+            throw KernelError.invalid("X channels \(channels), W shape \(weightShape) and group \(group) do not agree")
         }
-        let groupOutChannels = w.shape[1], outChannels = groupOutChannels * group
+        let groupOutChannels = weightShape[1], outChannels = groupOutChannels * group
         if let bias, bias.count != outChannels {
             throw KernelError.invalid("B has \(bias.count) values, the output has \(outChannels) channels")
         }
-        let geometry = try geometry(input: Array(x.shape[2...]), kernel: Array(w.shape[2...]))
+        let geometry = try geometry(input: Array(x.shape[2...]), kernel: Array(weightShape[2...]))
         let y = context.allocate(.float32, [batch, outChannels] + geometry.outputSpatial)
         if y.count == 0 { return [y] }
         let problem = ConvTransposeProblem(
-            x: UnsafePointer(x.pointer(Float.self)), w: UnsafePointer(w.pointer(Float.self)),
-            bias: bias.map { UnsafePointer($0.pointer(Float.self)) }, y: y.pointer(Float.self),
-            batch: batch, channels: channels, outChannels: outChannels, group: group, geometry: geometry)
+            x: UnsafePointer(x.pointer(Float.self)), w: w.map { UnsafePointer($0.pointer(Float.self)) },
+            packedWeights: packedWeights?.groups, bias: bias.map { UnsafePointer($0.pointer(Float.self)) },
+            y: y.pointer(Float.self), batch: batch, channels: channels, outChannels: outChannels, group: group,
+            geometry: geometry)
         problem.run(activation: activation, context: context)
         return [y]
     }
@@ -697,61 +717,68 @@ struct ConvTransposeKernel: Kernel {
 
 private struct ConvTransposeProblem {
     let x: UnsafePointer<Float>
-    let w: UnsafePointer<Float>
+    /// W as given, or nil when its transpose was packed at load.
+    let w: UnsafePointer<Float>?
+    let packedWeights: [BLAS.PackedMatrix]?
     let bias: UnsafePointer<Float>?
     let y: UnsafeMutablePointer<Float>
     let batch: Int, channels: Int, outChannels: Int, group: Int
     let geometry: WindowGeometry
 
-    /// Per batch item and group: col = Wᵀ·X over tiles of input rows, then col2im adds col into Y. Where no
-    /// two input rows reach the same output row (windows no taller or deeper than the stride, as in 2×
-    /// upsampling), the threads take consecutive input rows each, with a col tile of their own; otherwise
-    /// each tile's product and col2im are spread over the threads.
+    /// Per batch item and group: col = Wᵀ·X over tiles of input rows (the product spread over the threads),
+    /// then col2im adds col into Y: spread over output channels or, where no two input rows reach the same
+    /// output row (windows no taller or deeper than the stride, as in 2× upsampling), over input rows.
     func run(activation: Activation?, context: KernelContext) {
         let groupChannels = channels / group, groupOutChannels = outChannels / group
         let inputCount = geometry.inputCount, outputCount = geometry.outputCount
         let depth = groupOutChannels * geometry.kernelCount
         let inputRows = geometry.input[0] * geometry.input[1], inputWidth = geometry.input[2]
         let rowsPerTile = max(1, min(inputRows, im2colTileFloats / max(1, depth * inputWidth)))
-        let tileFloats = depth * rowsPerTile * inputWidth
         let rowsIndependent = (0..<2).allSatisfy { axis in
             (geometry.kernel[axis] - 1) * geometry.dilations[axis] + 1 <= geometry.strides[axis]
         }
-        let scratch = context.scratch(floats: (rowsIndependent ? context.options.threads : 1) * tileFloats)
+        let col = context.scratch(floats: depth * rowsPerTile * inputWidth)
         for item in 0..<batch {
             for g in 0..<group {
-                let weights = w + g * groupChannels * depth
                 let input = x + (item * channels + g * groupChannels) * inputCount
                 let output = y + (item * outChannels + g * groupOutChannels) * outputCount
                 context.parallelFor(groupOutChannels) { channel in
                     (output + channel * outputCount).update(repeating: bias?[g * groupOutChannels + channel] ?? 0,
                                                             count: outputCount)
                 }
-                let addRows = { (worker: Int, rows: Range<Int>) in
-                    let col = scratch + worker * tileFloats
-                    for rowStart in stride(from: rows.lowerBound, to: rows.upperBound, by: rowsPerTile) {
-                        let tile = rowStart..<min(rows.upperBound, rowStart + rowsPerTile)
-                        let columns = tile.count * inputWidth
-                        BLAS.sgemm(transposeA: true, m: depth, n: columns, k: groupChannels, a: weights, lda: depth,
-                                   b: input + rowStart * inputWidth, ldb: inputCount, c: col, ldc: columns,
-                                   context: context)
-                        col2im(col, rows: tile, into: output, channels: groupOutChannels, context: context)
+                for rowStart in stride(from: 0, to: inputRows, by: rowsPerTile) {
+                    let tile = rowStart..<min(inputRows, rowStart + rowsPerTile)
+                    let columns = tile.count * inputWidth, b = input + rowStart * inputWidth
+                    if let w {
+                        BLAS.sgemm(transposeA: true, m: depth, n: columns, k: groupChannels,
+                                   a: w + g * groupChannels * depth, lda: depth, b: b, ldb: inputCount, c: col,
+                                   ldc: columns, context: context)
+                    } else {
+                        BLAS.sgemm(packed: packedWeights![g], n: columns, b: .matrix(b, ldb: inputCount), c: col,
+                                   ldc: columns, bias: nil, epilogue: nil, context: context)
+                    }
+                    if rowsIndependent {
+                        context.parallelRanges(tile.count) { _, part in
+                            col2im(col, tile: tile, rows: part.lowerBound + rowStart..<part.upperBound + rowStart,
+                                   into: output, channels: groupOutChannels, context: context)
+                        }
+                    } else {
+                        col2im(col, tile: tile, rows: tile, into: output, channels: groupOutChannels, context: context)
                     }
                 }
-                // Inside the parallel loop, the product and col2im run on their caller's thread.
-                if rowsIndependent { context.parallelRanges(inputRows, addRows) } else { addRows(0, 0..<inputRows) }
                 if let activation {
-                    context.parallelFor(groupOutChannels) { channel in
-                        activation.apply(output + channel * outputCount, count: outputCount)
+                    context.parallelRanges(groupOutChannels * outputCount) { _, range in
+                        activation.apply(output + range.lowerBound, count: range.count)
                     }
                 }
             }
         }
     }
 
-    /// Adds rows (channel, kd, kh, kw) × columns (input rows `rows`) of `col` into the output planes.
-    func col2im(_ col: UnsafeMutablePointer<Float>, rows: Range<Int>, into output: UnsafeMutablePointer<Float>,
-                channels: Int, context: KernelContext) {
+    /// Adds rows (channel, kd, kh, kw) × columns (input rows `rows`, part of the tile `tile` that `col` holds)
+    /// of `col` into the output planes, spread over the channels (inside a parallel loop, on its thread).
+    func col2im(_ col: UnsafeMutablePointer<Float>, tile: Range<Int>, rows: Range<Int>,
+                into output: UnsafeMutablePointer<Float>, channels: Int, context: KernelContext) {
         let g = geometry
         let (inH, inW) = (g.input[1], g.input[2])
         let (outD, outH, outW) = (g.output[0], g.output[1], g.output[2])
@@ -759,7 +786,7 @@ private struct ConvTransposeProblem {
         let (sD, sH, sW) = (g.strides[0], g.strides[1], g.strides[2])
         let (dD, dH, dW) = (g.dilations[0], g.dilations[1], g.dilations[2])
         let (pD, pH, pW) = (g.padBegin[0], g.padBegin[1], g.padBegin[2])
-        let columns = rows.count * inW
+        let columns = tile.count * inW
         let outputCount = g.outputCount
         // For each kx, the input x range whose output x = ix·stride − pad + kx·dilation lies inside the output.
         let inputRanges: [Range<Int>] = (0..<kW).map { kw in
@@ -775,7 +802,7 @@ private struct ConvTransposeProblem {
                     for kw in 0..<kW {
                         let range = inputRanges[kw]
                         let offset = kw * dW - pW
-                        var src = colRow
+                        var src = colRow + (rows.lowerBound - tile.lowerBound) * inW
                         for row in rows {
                             let oz = (row / inH) * sD - pD + kd * dD
                             let oy = (row % inH) * sH - pH + kh * dH

@@ -113,9 +113,10 @@ enum MovementSupport {
     }
 
     /// Copies the elements of a strided view of `source` into contiguous `destination`, row-major
-    /// over `shape`. `offset` and `strides` count elements; strides may be negative or zero.
+    /// over `shape`. `offset` and `strides` count elements; strides may be negative or zero. With a
+    /// `context`, large transposes are spread over its threads.
     static func stridedCopy(from source: UnsafeRawPointer, offset: Int, strides: [Int], shape: [Int],
-                            byteSize: Int, to destination: UnsafeMutableRawPointer) {
+                            byteSize: Int, to destination: UnsafeMutableRawPointer, context: KernelContext? = nil) {
         let (shape, strides) = simplified(shape: shape, strides: strides)
         let count = shape.reduce(1, *)
         guard count > 0 else { return }
@@ -138,7 +139,7 @@ enum MovementSupport {
             let batchShape = Array(shape.dropLast(2)), batchStrides = Array(strides.dropLast(2))
             forEachOffset(shape: batchShape, strides: batchStrides) { batch, sourceOffset in
                 transposeBlock(from: base + sourceOffset * byteSize, rows: columns, columns: rows, byteSize: byteSize,
-                               to: destination + batch * rows * columns * byteSize)
+                               to: destination + batch * rows * columns * byteSize, context: context)
             }
             return
         }
@@ -212,22 +213,34 @@ enum MovementSupport {
         }
     }
 
-    /// Transposes a contiguous [rows × columns] matrix into a contiguous [columns × rows] one, in tiles.
+    /// Transposes a contiguous [rows × columns] matrix into a contiguous [columns × rows] one, in tiles;
+    /// with a `context`, a large one in bands of tiles (along its longer side) on the context's threads.
     static func transposeBlock(from source: UnsafeRawPointer, rows: Int, columns: Int, byteSize: Int,
-                               to destination: UnsafeMutableRawPointer) {
+                               to destination: UnsafeMutableRawPointer, context: KernelContext? = nil) {
         func typed<T>(_: T.Type) {
             let input = source.assumingMemoryBound(to: T.self)
             let output = destination.assumingMemoryBound(to: T.self)
             let tile = 32
-            for rowStart in stride(from: 0, to: rows, by: tile) {
-                let rowEnd = min(rowStart + tile, rows)
-                for columnStart in stride(from: 0, to: columns, by: tile) {
-                    let columnEnd = min(columnStart + tile, columns)
-                    for column in columnStart..<columnEnd {
-                        let outRow = output + column * rows
-                        for row in rowStart..<rowEnd { outRow[row] = input[row * columns + column] }
+            let rowTiles = (rows + tile - 1) / tile, columnTiles = (columns + tile - 1) / tile
+            func transpose(rowTiles: Range<Int>, columnTiles: Range<Int>) {
+                for rowTile in rowTiles {
+                    let rowStart = rowTile * tile, rowEnd = min(rowStart + tile, rows)
+                    for columnTile in columnTiles {
+                        let columnStart = columnTile * tile, columnEnd = min(columnStart + tile, columns)
+                        for column in columnStart..<columnEnd {
+                            let outRow = output + column * rows
+                            for row in rowStart..<rowEnd { outRow[row] = input[row * columns + column] }
+                        }
                     }
                 }
+            }
+            guard let context, rows * columns >= parallelTransposeElements else {
+                return transpose(rowTiles: 0..<rowTiles, columnTiles: 0..<columnTiles)
+            }
+            if rowTiles >= columnTiles {
+                context.parallelRanges(rowTiles) { _, band in transpose(rowTiles: band, columnTiles: 0..<columnTiles) }
+            } else {
+                context.parallelRanges(columnTiles) { _, band in transpose(rowTiles: 0..<rowTiles, columnTiles: band) }
             }
         }
         switch byteSize {
@@ -244,6 +257,9 @@ enum MovementSupport {
             }
         }
     }
+
+    /// Transposes smaller than this run on one thread (a parallel loop costs a few microseconds).
+    private static let parallelTransposeElements = 1 << 15
 }
 
 // MARK: - Concat

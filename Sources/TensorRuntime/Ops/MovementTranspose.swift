@@ -30,7 +30,7 @@ struct TransposeKernel: Kernel {
         if kept == kept.sorted() { return [input.reshaped(outputShape)] }
         let output = context.allocate(input.dataType, outputShape)
         MovementSupport.stridedCopy(from: input.storage.pointer, offset: 0, strides: sourceStrides, shape: outputShape,
-                                    byteSize: input.dataType.byteSize, to: output.storage.pointer)
+                                    byteSize: input.dataType.byteSize, to: output.storage.pointer, context: context)
         return [output]
     }
 }

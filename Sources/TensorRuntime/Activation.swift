@@ -1,3 +1,5 @@
+import CKernels
+
 /// A pointwise activation on float32 values. Both the standalone activation
 /// kernels and the fused Conv/Gemm epilogues call `apply`, so each formula lives here once.
 public enum Activation: Sendable, Equatable {
@@ -20,15 +22,44 @@ public enum Activation: Sendable, Equatable {
         case let .clip(low, high):
             for i in 0..<count { let x = values[i]; values[i] = x.isNaN ? x : Swift.min(Swift.max(x, low), high) }
         case .sigmoid:
-            for i in 0..<count { values[i] = Activation.sigmoid(values[i]) }
+            if Activation.hasVectorKernels {
+                Activation.inChunks(values, count: count) { seer_sigmoid($0, $1) }
+            } else {
+                for i in 0..<count { values[i] = Activation.sigmoid(values[i]) }
+            }
         case .tanh:
-            for i in 0..<count { values[i] = Activation.tanh(values[i]) }
+            if Activation.hasVectorKernels {
+                Activation.inChunks(values, count: count) { seer_tanh($0, $1) }
+            } else {
+                for i in 0..<count { values[i] = Activation.tanh(values[i]) }
+            }
         case let .hardSigmoid(alpha, beta):
             for i in 0..<count { values[i] = Swift.min(Swift.max(alpha * values[i] + beta, 0), 1) }
         case .hardSwish:
             for i in 0..<count { let x = values[i]; values[i] = x * Swift.min(Swift.max(x / 6 + 0.5, 0), 1) }
         case let .elu(alpha):
-            for i in 0..<count { let x = values[i]; values[i] = x < 0 ? alpha * (expf(x) - 1) : x }
+            if Activation.hasVectorKernels {
+                Activation.inChunks(values, count: count) { seer_elu($0, $1, alpha) }
+            } else {
+                for i in 0..<count { let x = values[i]; values[i] = x < 0 ? alpha * (expf(x) - 1) : x }
+            }
+        }
+    }
+
+    /// Whether this CPU runs the CKernels vector kernels (seer_sigmoid, seer_tanh, seer_elu): AVX2 with FMA.
+    /// Both they and the scalar formulas below are within 3e-7 relative of exact (about 2.5 ulp), so within 6e-7 of each other.
+    static let hasVectorKernels = seer_vector_math_supported() != 0
+
+    /// Runs `kernel` over `count` values in pieces its Int32 count can hold.
+    @inline(__always)
+    private static func inChunks(_ values: UnsafeMutablePointer<Float>, count: Int,
+                                 _ kernel: (UnsafeMutablePointer<Float>, Int32) -> Void) {
+        let largestChunk = Int(Int32.max) & ~7
+        var start = 0
+        while start < count {
+            let length = Swift.min(count - start, largestChunk)
+            kernel(values + start, Int32(length))
+            start += length
         }
     }
 

@@ -124,4 +124,20 @@ int seer_average_pool_supported(void);
 void seer_average_pool_plane(const float *input, float *output, const seer_pool_geometry *geometry,
                              const float *rowCounts, const float *columnCounts);
 
+/// 1 when seer_sigmoid, seer_tanh and seer_elu run vectorised here (an AVX2/FMA CPU), else 0: callers
+/// then keep their scalar loops.
+int seer_vector_math_supported(void);
+
+/// values[i] = 1 / (1 + exp(−values[i])) in place, within 3 ulp for every float: no overflow for any input,
+/// exp(−|x|) taken as 0 beyond |x| = 87 (so sigmoid(x) is 0 below −87 and 1 above 87), NaN stays NaN.
+void seer_sigmoid(float *values, int count);
+
+/// values[i] = tanh(values[i]) in place, within 3 ulp for every float: odd, exactly x for tiny x, ±1 for
+/// ±inf, NaN stays NaN.
+void seer_tanh(float *values, int count);
+
+/// values[i] = values[i] < 0 ? alpha · (exp(values[i]) − 1) : values[i] in place (exp(x) − 1 computed
+/// without cancellation near 0), NaN and −0 passing through.
+void seer_elu(float *values, int count, float alpha);
+
 #endif

@@ -1,7 +1,5 @@
 // A team of threads that stays up between parallel loops: after a job, helpers spin briefly on the job
-// counter before they sleep, and while the team is kept awake (an inference in progress) they do not sleep
-// at all, so the many short loops of one inference start without a wake-up (on a virtual machine waking a
-// sleeping thread costs tens of microseconds, as much as a small layer).
+// counter before they sleep, so the many short loops of one inference start without a wake-up.
 #include "CKernels.h"
 
 #include <pthread.h>
@@ -37,7 +35,6 @@ struct seer_team {
     // context (on its stack) goes away; one that wakes late finds the job closed and leaves it alone.
     _Atomic uint64_t state;
     atomic_int stopping;
-    atomic_int awake;           // while nonzero, helpers wait for the next job spinning instead of sleeping
     pthread_mutex_t lock;       // guards sleeping helpers against a lost wake-up
     pthread_cond_t wake;
     int sleepers;
@@ -45,24 +42,18 @@ struct seer_team {
 
 static inline unsigned generation_of(uint64_t state) { return (unsigned)(state >> 32); }
 
-/// Waits for a generation other than `seen`, for the team to stop or to be kept awake; returns the generation.
+/// Waits for a generation other than `seen` (or for the team to stop); returns it.
 static unsigned next_generation(seer_team *team, unsigned seen) {
-    for (int spins = 0; spins < HELPER_SPINS || atomic_load_explicit(&team->awake, memory_order_relaxed);) {
+    for (int spins = 0; spins < HELPER_SPINS; spins++) {
         unsigned generation = generation_of(atomic_load_explicit(&team->state, memory_order_acquire));
         if (generation != seen || atomic_load_explicit(&team->stopping, memory_order_relaxed)) return generation;
-        if (spins < HELPER_SPINS) {
-            relax();
-            spins++;
-        } else {
-            sched_yield();      // kept awake: still no wake-up needed, but a busy core goes to whoever needs it
-        }
+        relax();
     }
     pthread_mutex_lock(&team->lock);
     team->sleepers++;
     unsigned generation;
     while ((generation = generation_of(atomic_load_explicit(&team->state, memory_order_acquire))) == seen
-           && !atomic_load_explicit(&team->stopping, memory_order_relaxed)
-           && !atomic_load_explicit(&team->awake, memory_order_relaxed)) {
+           && !atomic_load_explicit(&team->stopping, memory_order_relaxed)) {
         pthread_cond_wait(&team->wake, &team->lock);
     }
     team->sleepers--;
@@ -96,10 +87,8 @@ static void *helper_main(void *argument) {
     seer_team *team = argument;
     unsigned seen = 0;
     for (;;) {
-        unsigned generation = next_generation(team, seen);
+        seen = next_generation(team, seen);
         if (atomic_load_explicit(&team->stopping, memory_order_relaxed)) return NULL;
-        if (generation == seen) continue;     // woken to spin (seer_team_keep_awake), no job yet
-        seen = generation;
         if (join(team, seen)) {
             run_tasks(team);
             atomic_fetch_add_explicit(&team->left, 1, memory_order_release);
@@ -122,7 +111,6 @@ seer_team *seer_team_create(int threads) {
     atomic_init(&team->left, 0);
     atomic_init(&team->state, 1);   // generation 0, closed
     atomic_init(&team->stopping, 0);
-    atomic_init(&team->awake, 0);
     pthread_mutex_init(&team->lock, NULL);
     pthread_cond_init(&team->wake, NULL);
     team->helpers = calloc((size_t)(threads > 1 ? threads : 1), sizeof(pthread_t));
@@ -160,13 +148,6 @@ void seer_team_run(seer_team *team, int tasks, seer_team_task task, void *contex
     await_count(&team->finished, tasks);
     uint64_t closed = atomic_fetch_or_explicit(&team->state, 1, memory_order_acq_rel);
     await_count(&team->left, (int)((closed & 0xFFFFFFFFu) >> 1));
-}
-
-void seer_team_keep_awake(seer_team *team, int awake) {
-    pthread_mutex_lock(&team->lock);
-    atomic_store_explicit(&team->awake, awake, memory_order_relaxed);
-    if (awake && team->sleepers > 0) pthread_cond_broadcast(&team->wake);
-    pthread_mutex_unlock(&team->lock);
 }
 
 void seer_team_destroy(seer_team *team) {

@@ -228,14 +228,6 @@ public final class Executor {
                 throw RuntimeError.invalidInput("missing input '\(info.name)'")
             }
         }
-        try context.keepingThreadsAwake { try runSteps() }
-        var results: [String: Tensor] = [:]
-        for (name, slot) in plan.outputSlots { results[name] = takeOutput(slot) }
-        return results
-    }
-
-    /// Runs the plan's steps in order over the filled input and constant slots.
-    private func runSteps() throws {
         for step in plan.steps {
             var inputs: [Tensor?] = []
             inputs.reserveCapacity(step.inputSlots.count)
@@ -254,6 +246,9 @@ public final class Executor {
             }
             for slot in step.releases { release(slot) }
         }
+        var results: [String: Tensor] = [:]
+        for (name, slot) in plan.outputSlots { results[name] = takeOutput(slot) }
+        return results
     }
 
     /// Takes a graph output out of its slot. An output in a pooled buffer larger than it needs leaves as an

@@ -124,18 +124,6 @@ public final class KernelContext {
         return grown.pointer.assumingMemoryBound(to: Float.self)
     }
 
-    /// Runs `body` with the context's helper threads waiting for work spinning rather than asleep, as
-    /// onnxruntime's do within a run: an inference's parallel loops follow each other within microseconds,
-    /// and waking a sleeping thread (tens of microseconds on a virtual machine) would cost more than many of
-    /// its loops. They go back to sleep shortly after `body` returns.
-    public func keepingThreadsAwake<Result>(_ body: () throws -> Result) rethrows -> Result {
-        if team == nil, options.threads > 1 { team = seer_team_create(Int32(options.threads)) }
-        guard let team else { return try body() }
-        seer_team_keep_awake(team, 1)
-        defer { seer_team_keep_awake(team, 0) }
-        return try body()
-    }
-
     /// Runs `body(i)` for i in 0..<count, spread over `options.threads` threads.
     /// `body` must write only to memory that no other index writes.
     public func parallelFor(_ count: Int, _ body: (Int) -> Void) {

@@ -72,7 +72,7 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
                       const float *scratch);
 
 /// A team of `threads` threads (the caller plus threads − 1 helpers) for an executor's parallel loops.
-/// Helpers spin for a few tens of microseconds after each job before they sleep (see seer_team_keep_awake). NULL when out of memory;
+/// Helpers spin for a few tens of microseconds after each job before they sleep. NULL when out of memory;
 /// a team whose helpers could not all start runs with fewer (seer_team_threads).
 typedef struct seer_team seer_team;
 typedef void (*seer_team_task)(void *context, int task);
@@ -82,9 +82,6 @@ int seer_team_threads(const seer_team *team);
 /// claims i first (a helper that is slow to wake leaves its share to the others), and returns when all
 /// have returned. One caller at a time; `task` must not call it again.
 void seer_team_run(seer_team *team, int tasks, seer_team_task task, void *context);
-/// With `awake` nonzero, helpers wait for the next job spinning, never sleeping (for the length of one
-/// inference, whose loops follow each other closely); with 0, they sleep again after a short spin.
-void seer_team_keep_awake(seer_team *team, int awake);
 /// Stops and joins the helpers.
 void seer_team_destroy(seer_team *team);
 

@@ -55,6 +55,7 @@ int main(void) {
         {"gender 32->32 3x3 at 32x32", 32, 32, 32, 32, 3, 1, 1},
         {"yolov3-tiny 32->64 3x3 at 104x104", 64, 32, 104, 104, 3, 1, 1},
         {"yolov3-tiny 256->512 3x3 at 13x13", 512, 256, 13, 13, 3, 1, 1},
+        {"yolov3-tiny 384->256 3x3 at 26x26", 256, 384, 26, 26, 3, 1, 1},
         {"UNet 16->16 3x3 at 256x256", 16, 16, 256, 256, 3, 1, 1},
         {"DBNet 96->24 3x3 at 92x92", 24, 96, 92, 92, 3, 1, 1},
         {"MobileNetV2 stem 3->32 3x3/2 at 224x224", 32, 3, 224, 224, 3, 2, 1},
@@ -73,7 +74,7 @@ int main(void) {
         // Seer's choice (BLAS.prefersChannelPanels): the channel kernel unless too few rows fill its 16-row
         // panels or the layer is a shallow stride-1 one; then the packed 6×16 kernel.
         int panelRows = (c.m + 15) / 16 * 16;
-        int channelKernel = c.m >= 16 && c.m * 4 >= panelRows * 3 && (depth >= 64 || c.stride > 1) && depth <= 3072;
+        int channelKernel = c.m >= 16 && c.m * 4 >= panelRows * 3 && (depth >= 64 || c.stride > 1);
         float *packed = random_floats(channelKernel ? seer_column_panels_floats(c.m, depth)
                                                     : seer_packed_a_floats(c.m, depth));
         if (channelKernel) seer_pack_column_panels(weights, depth, c.m, depth, packed);

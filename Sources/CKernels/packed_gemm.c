@@ -13,6 +13,7 @@ enum {
     ROWS_PER_PANEL = 6,       // MR: rows of A (and C) one micro-kernel call computes
     COLUMNS_PER_PANEL = 16,   // NR: columns of B (and C) one micro-kernel call computes
     MAX_DEPTH_BLOCK = 384,    // KC: depth of one packed block of B (kept in L2)
+    CHANNEL_DEPTH_BLOCK = 2304,  // depth of one block of seer_channel_conv (its input rows stay in L2)
     COLUMN_BLOCK = 192,       // NC: columns of one packed block of B
 };
 
@@ -150,15 +151,16 @@ AVX2_FMA static inline void multiply_add(tile_sums *t, const float *a, __m256 b0
 
 /// Applies the epilogue: x < 0 ? slope·x : x (a NaN compares false and stays), then max(low, ·) and
 /// min(high, ·), which return the value itself when it is NaN.
-AVX2_FMA static inline void finish_tile(tile_sums *t, const seer_epilogue *epilogue) {
+AVX2_FMA static inline __m256 apply_epilogue(__m256 v, const seer_epilogue *epilogue) {
     __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps(epilogue->negativeSlope);
     __m256 low = _mm256_set1_ps(epilogue->low), high = _mm256_set1_ps(epilogue->high);
+    __m256 leaky = _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+    return _mm256_min_ps(high, _mm256_max_ps(low, leaky));
+}
+
+AVX2_FMA static inline void finish_tile(tile_sums *t, const seer_epilogue *epilogue) {
     for (int r = 0; r < ROWS_PER_PANEL; r++) {
-        for (int h = 0; h < 2; h++) {
-            __m256 v = t->v[r][h];
-            __m256 leaky = _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
-            t->v[r][h] = _mm256_min_ps(high, _mm256_max_ps(low, leaky));
-        }
+        for (int h = 0; h < 2; h++) t->v[r][h] = apply_epilogue(t->v[r][h], epilogue);
     }
 }
 
@@ -305,12 +307,14 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
     }
 }
 
-/// Writes the tile transposed: C row `channel` gets the tile's column `channel`, `pixels` values of it.
-/// Eight rows (6 and two of zeros) × 8 columns are transposed in registers per half of the tile. With
-/// `spare` the caller owns the two floats after the tile in every row and will overwrite them later, so
-/// rows are written with plain 8-float stores (masked stores are slow on AMD cores).
+/// Writes the tile transposed: C row `channel` gets the tile's column `channel`, `pixels` values of it,
+/// added to what C holds with `accumulate`, then the epilogue (if any) applied. Eight rows (6 and two of
+/// zeros) × 8 columns are transposed in registers per half of the tile. With `spare` the caller owns the
+/// two floats after the tile in every row and will overwrite them later, so rows are written with plain
+/// 8-float stores (masked stores are slow on AMD cores) that give those two floats back unchanged when
+/// accumulating (they may hold the next group's sums from an earlier depth block) and zero otherwise.
 AVX2_FMA static inline void store_transposed(const tile_sums *t, float *c, int ldc, int channels, int pixels,
-                                             int spare) {
+                                             int spare, int accumulate, const seer_epilogue *epilogue) {
     __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(pixels), lane);
     __m256 zero = _mm256_setzero_ps();
@@ -330,23 +334,33 @@ AVX2_FMA static inline void store_transposed(const tile_sums *t, float *c, int l
             _mm256_permute2f128_ps(b2, b6, 0x31), _mm256_permute2f128_ps(b3, b7, 0x31),
         };
         int count = min_int(8, channels - h * 8);
-        if (spare) {
-            for (int j = 0; j < count; j++) _mm256_storeu_ps(c + (size_t)(h * 8 + j) * ldc, column[j]);
-        } else {
-            for (int j = 0; j < count; j++) _mm256_maskstore_ps(c + (size_t)(h * 8 + j) * ldc, mask, column[j]);
+        for (int j = 0; j < count; j++) {
+            float *row = c + (size_t)(h * 8 + j) * ldc;
+            __m256 v = column[j];
+            if (accumulate) v = _mm256_add_ps(v, spare ? _mm256_loadu_ps(row) : _mm256_maskload_ps(row, mask));
+            if (epilogue) {
+                __m256 finished = apply_epilogue(v, epilogue);
+                v = spare ? _mm256_blendv_ps(v, finished, _mm256_castsi256_ps(mask)) : finished;
+            }
+            if (spare) {
+                _mm256_storeu_ps(row, v);
+            } else {
+                _mm256_maskstore_ps(row, mask, v);
+            }
         }
     }
 }
 
 /// 6 output pixels × 16 output channels, the transpose of a direct tile: depth step p multiplies the input
 /// at pixel[i] + offsets[p] (broadcast, one per pixel) by 16 consecutive weights. Rows of the register tile
-/// are pixels, so C (channels × pixels) is written transposed (see store_transposed for `spare`); `bias`
-/// has 16 floats.
+/// are pixels, so C (channels × pixels) is written transposed (see store_transposed for `spare` and
+/// `accumulate`); `bias` has 16 floats, or is NULL for none.
 AVX2_FMA static void channel_tile(int depth, const float *weights, const float *const pixel[ROWS_PER_PANEL],
                                   const int *offsets, const float *bias, const seer_epilogue *epilogue,
-                                  float *c, int ldc, int channels, int pixels, int spare) {
+                                  float *c, int ldc, int channels, int pixels, int spare, int accumulate) {
     tile_sums t;
-    __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
+    __m256 bias0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    __m256 bias1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
     for (int r = 0; r < ROWS_PER_PANEL; r++) {
         t.v[r][0] = bias0;
         t.v[r][1] = bias1;
@@ -361,8 +375,7 @@ AVX2_FMA static void channel_tile(int depth, const float *weights, const float *
         }
         weights += COLUMNS_PER_PANEL;
     }
-    if (epilogue) finish_tile(&t, epilogue);
-    store_transposed(&t, c, ldc, channels, pixels, spare);
+    store_transposed(&t, c, ldc, channels, pixels, spare, accumulate, epilogue);
 }
 
 void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image_operand *im, int channels, int outH,
@@ -371,26 +384,34 @@ void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image
     int rows, width;
     direct_layout(im, outH, &rows, &width);
     const int *offsets = (const int *)(scratch + offsets_start(im, channels, outH));
-    for (int panel = panel0; panel < panel1; panel++) {
-        int first = panel * COLUMNS_PER_PANEL, panelChannels = min_int(COLUMNS_PER_PANEL, m - first);
-        float panelBias[COLUMNS_PER_PANEL];
-        for (int j = 0; j < COLUMNS_PER_PANEL; j++) panelBias[j] = bias && j < panelChannels ? bias[first + j] : 0.0f;
-        const float *weights = columnPanels + (size_t)first * k;
-        // Output pixel q0 is (oy, ox); the group's pixels follow it in raster order.
-        int oy = pixel0 / im->outW, ox = pixel0 % im->outW;
-        for (int q0 = pixel0; q0 < pixel1; q0 += ROWS_PER_PANEL) {
-            // Each pixel's window origin in the padded copy; missing pixels of the last group repeat the first.
-            const float *pixel[ROWS_PER_PANEL];
-            int y = oy, x = ox;
-            for (int r = 0; r < ROWS_PER_PANEL; r++) {
-                pixel[r] = q0 + r < pixel1 ? scratch + (size_t)y * im->strideY * width + (size_t)x * im->strideX
-                                           : pixel[0];
-                if (++x == im->outW) { x = 0; y++; }
+    // Depth blocks of equal size, each at most CHANNEL_DEPTH_BLOCK, outermost: a block's input rows stay
+    // in L2 for every panel, and C gathers the blocks' sums (bias with the first, epilogue with the last).
+    int depthBlocks = (k + CHANNEL_DEPTH_BLOCK - 1) / CHANNEL_DEPTH_BLOCK;
+    int depthStep = (k + depthBlocks - 1) / depthBlocks;
+    for (int depth0 = 0; depth0 < k; depth0 += depthStep) {
+        int depth = min_int(depthStep, k - depth0), firstBlock = depth0 == 0, lastBlock = depth0 + depth >= k;
+        for (int panel = panel0; panel < panel1; panel++) {
+            int first = panel * COLUMNS_PER_PANEL, panelChannels = min_int(COLUMNS_PER_PANEL, m - first);
+            float panelBias[COLUMNS_PER_PANEL];
+            for (int j = 0; j < COLUMNS_PER_PANEL; j++) panelBias[j] = bias && j < panelChannels ? bias[first + j] : 0.0f;
+            const float *weights = columnPanels + (size_t)first * k + (size_t)depth0 * COLUMNS_PER_PANEL;
+            // Output pixel q0 is (oy, ox); the group's pixels follow it in raster order.
+            int oy = pixel0 / im->outW, ox = pixel0 % im->outW;
+            for (int q0 = pixel0; q0 < pixel1; q0 += ROWS_PER_PANEL) {
+                // Each pixel's window origin in the padded copy; missing pixels of the last group repeat the first.
+                const float *pixel[ROWS_PER_PANEL];
+                int y = oy, x = ox;
+                for (int r = 0; r < ROWS_PER_PANEL; r++) {
+                    pixel[r] = q0 + r < pixel1 ? scratch + (size_t)y * im->strideY * width + (size_t)x * im->strideX
+                                               : pixel[0];
+                    if (++x == im->outW) { x = 0; y++; }
+                }
+                oy = y, ox = x;
+                // Groups run in order, so the next one rewrites the two floats a plain store spills into.
+                channel_tile(depth, weights, pixel, offsets + depth0, firstBlock ? panelBias : NULL,
+                             lastBlock ? epilogue : NULL, c + (size_t)first * ldc + q0, ldc, panelChannels,
+                             min_int(ROWS_PER_PANEL, pixel1 - q0), q0 + 8 <= pixel1, !firstBlock);
             }
-            oy = y, ox = x;
-            // Groups run in order, so the next one rewrites the two floats a plain store spills into.
-            channel_tile(k, weights, pixel, offsets, panelBias, epilogue, c + (size_t)first * ldc + q0, ldc,
-                         panelChannels, min_int(ROWS_PER_PANEL, pixel1 - q0), q0 + 8 <= pixel1);
         }
     }
 }

@@ -103,8 +103,8 @@ public enum BLAS {
     /// columns on small outputs and never packs the image. Measured against the 6-row packed kernel on the
     /// same layers (AVX2 EPYC, one thread): 1.5-1.8x faster on age's 3x3 to 14x14 layers, 1.57x on UNet's
     /// 16-channel 256x256 layers, 1.04-1.12x on yolov3-tiny's 208x208 to 13x13 layers with depth up to 2304;
-    /// 0.88x on depths of 3456 and 4608, whose 16-channel weight panel no longer shares L2 with the input.
-    /// Fewer than 16 rows, or counts that leave over a quarter of the panels' rows empty (20, 36), stay with
+    /// deeper ones run in depth blocks of 2304 (yolov3-tiny's 384->256 at 26x26, depth 3456: 1.08-1.19x;
+    /// 512->1024 at 13x13, depth 4608: 0.99-1.02x; unblocked they ran at 0.8-0.9x). Fewer than 16 rows, or counts that leave over a quarter of the panels' rows empty (20, 36), stay with
     /// the 6-row panels, and so do depths below 64 with stride 1 (first layers over 3 channels: 27
     /// multiply-adds per output leave the transposing store a large share, and the 6-row kernels read such
     /// images fast; gender's 3->32 layer: 0.8-1.0x). Strided, they gain: selfie's 3->16 stride-2 layer at
@@ -113,7 +113,6 @@ public enum BLAS {
     public static func prefersChannelPanels(rows: Int, depth: Int, strided: Bool) -> Bool {
         let panelRows = (rows + 15) / 16 * 16
         return hasPackedKernel && rows >= 16 && rows * 4 >= panelRows * 3 && (depth >= 64 || strided)
-            && depth <= 3072
     }
 
     /// A piecewise-linear activation (ReLU, LeakyReLU, Clip) that the packed kernel applies as it stores C.

@@ -316,7 +316,7 @@ final class ConvTests: XCTestCase {
     func testChannelPanelConvolutions() throws {
         // 16, 24, 32 or at least 64 output channels per group over a depth of 64 or more, or strided
         // (BLAS.prefersChannelPanels): seer_channel_conv broadcasts each output pixel's input against 16
-        // channels of weights. 24 and 70 rows leave a partial 16-channel panel; 3x3, 7x9, 1x5 and 1-D outputs leave partial groups of 6 pixels; strides 2 and 3,
+        // channels of weights, in depth blocks whose sums C gathers (bias first, activation last). 24 and 70 rows leave a partial 16-channel panel; 3x3, 7x9, 1x5 and 1-D outputs leave partial groups of 6 pixels; strides 2 and 3,
         // dilation 2, asymmetric pads and a 1x1 kernel with stride 2 change the padded copy's geometry.
         var rng = ConvTestRandom(seed: 13)
         let shapes: [(group: Int, channels: Int, outChannels: Int, input: [Int], kernel: [Int], stride: [Int],
@@ -325,6 +325,8 @@ final class ConvTests: XCTestCase {
             (1, 12, 70, [5, 5], [3, 3], [1, 1], [1, 1]), (1, 64, 64, [13, 9], [1, 1], [2, 2], [1, 1]),
             (1, 4, 16, [3, 33], [3, 7], [2, 2], [1, 1]), (1, 13, 24, [40], [5], [3], [2]),
             (1, 3, 16, [37, 29], [3, 3], [2, 2], [1, 1]),
+            // Deeper than one 2304-step depth block: 2 blocks of 1350 (24 rows), 3 of 1560 (64 rows).
+            (1, 300, 24, [7, 8], [3, 3], [1, 1], [1, 1]), (1, 520, 64, [5, 6], [3, 3], [1, 1], [1, 1]),
         ]
         for shape in shapes {
             var c = Case()

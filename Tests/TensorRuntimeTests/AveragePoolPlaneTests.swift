@@ -6,38 +6,7 @@ import XCTest
 /// generic loop's order and divides by the same count, so only NaN payloads may differ (any NaN
 /// matches any NaN). Inputs span many magnitudes, so a different order of additions shows in the bits.
 final class AveragePoolPlaneTests: XCTestCase {
-    struct Window: CustomStringConvertible {
-        var batch = 1, channels = 1
-        var height = 1, width = 1
-        var kernel = (1, 1), strides = (1, 1)
-        var pads = (top: 0, left: 0, bottom: 0, right: 0)
-        var ceilMode = false
-        var countIncludePad = false
-
-        var description: String {
-            "\(batch)x\(channels)x\(height)x\(width) kernel \(kernel) strides \(strides) pads \(pads) ceil \(ceilMode) count_include_pad \(countIncludePad)"
-        }
-
-        /// The window as a 2-D AveragePool, or as the same pool over a depth-1 3-D input.
-        func node(asVolume: Bool) -> Node {
-            let p = pads
-            var attributes: [String: AttributeValue] = [
-                "kernel_shape": .ints([kernel.0, kernel.1]), "strides": .ints([strides.0, strides.1]),
-                "pads": .ints([p.top, p.left, p.bottom, p.right]),
-                "ceil_mode": .int(ceilMode ? 1 : 0), "count_include_pad": .int(countIncludePad ? 1 : 0),
-            ]
-            if asVolume {
-                attributes["kernel_shape"] = .ints([1, kernel.0, kernel.1])
-                attributes["strides"] = .ints([1, strides.0, strides.1])
-                attributes["pads"] = .ints([0, p.top, p.left, 0, p.bottom, p.right])
-            }
-            return Node(name: "pool", kind: .averagePool, opset: 11, inputs: ["X"], outputs: ["Y"],
-                        attributes: Attributes(attributes))
-        }
-
-        /// Whether ONNX accepts it: each kernel fits the padded input.
-        var fits: Bool { kernel.0 <= height + pads.top + pads.bottom && kernel.1 <= width + pads.left + pads.right }
-    }
+    typealias Window = PoolPlaneWindow
 
     /// Uniform values scaled by 2^-20 … 2^20, with zeros of both signs and a few NaNs and infinities.
     static func input(_ rng: inout ConvTestRandom, _ shape: [Int], specials: Bool) -> Tensor {
@@ -58,34 +27,14 @@ final class AveragePoolPlaneTests: XCTestCase {
     func check(_ w: Window, rng: inout ConvTestRandom, threads: Int, specials: Bool = false,
                file: StaticString = #filePath, line: UInt = #line) throws {
         let x = AveragePoolPlaneTests.input(&rng, [w.batch, w.channels, w.height, w.width], specials: specials)
-        let volume = x.reshaped([w.batch, w.channels, 1, w.height, w.width])
-        let plane = try ConvTestSupport.run(w.node(asVolume: false), feeds: ["X": x], threads: threads)[0]
-        let generic = try ConvTestSupport.run(w.node(asVolume: true), feeds: ["X": volume], threads: threads)[0]
-        XCTAssertEqual(plane.shape, [generic.shape[0], generic.shape[1]] + generic.shape[3...], "\(w)", file: file, line: line)
-        let (fast, slow) = (plane.floats, generic.floats)
-        XCTAssertEqual(fast.count, slow.count, "\(w)", file: file, line: line)
-        let differs = { (i: Int) in fast[i].isNaN != slow[i].isNaN || !fast[i].isNaN && fast[i].bitPattern != slow[i].bitPattern }
-        if let i = fast.indices.first(where: differs) {
-            XCTFail("output \(i): \(fast[i]) (bits \(fast[i].bitPattern)) vs generic \(slow[i]) (bits \(slow[i].bitPattern)); \(w)",
-                    file: file, line: line)
-        }
+        try w.assertPlaneKernelMatchesGenericLoop(x, threads: threads, file: file, line: line)
     }
 
     func testRandomWindowsMatchTheGenericLoopBitForBit() throws {
         var rng = ConvTestRandom(seed: 51)
         var checked = 0
         while checked < 500 {
-            var w = Window()
-            w.batch = rng.int(1...2)
-            w.channels = rng.int(1...3)
-            w.height = rng.int(1...12)
-            w.width = rng.bool() ? rng.int(1...7) : rng.int(8...40)
-            w.kernel = (rng.int(1...5), rng.int(1...5))
-            w.strides = (rng.int(1...3), rng.int(1...3))
-            w.pads = (rng.int(0...(w.kernel.0 - 1)), rng.int(0...(w.kernel.1 - 1)),
-                      rng.int(0...(w.kernel.0 - 1)), rng.int(0...(w.kernel.1 - 1)))
-            w.ceilMode = rng.bool()
-            w.countIncludePad = rng.bool()
+            let w = PoolPlaneWindow.random(.averagePool, &rng)
             guard w.fits else { continue }
             try check(w, rng: &rng, threads: checked % 2 + 1, specials: checked % 5 == 0)
             checked += 1
@@ -97,18 +46,21 @@ final class AveragePoolPlaneTests: XCTestCase {
         var windows: [Window] = []
         // gender and age: 2x2 stride 2 on 32, 16, 14 and 7 wide planes (the last drops a column).
         for (channels, size) in [(32, 32), (64, 16), (64, 14), (128, 7)] {
-            windows.append(Window(channels: channels, height: size, width: size, kernel: (2, 2), strides: (2, 2)))
+            windows.append(Window(kind: .averagePool, channels: channels, height: size, width: size, kernel: (2, 2),
+                                  strides: (2, 2)))
         }
         // Inception-style 3x3 stride 1 padded 1, with and without the pads counted.
         for countIncludePad in [false, true] {
-            windows.append(Window(channels: 3, height: 17, width: 17, kernel: (3, 3), pads: (1, 1, 1, 1),
-                                  countIncludePad: countIncludePad))
+            windows.append(Window(kind: .averagePool, channels: 3, height: 17, width: 17, kernel: (3, 3),
+                                  pads: (1, 1, 1, 1), countIncludePad: countIncludePad))
         }
         // ceil_mode windows running past the input, and a large stride-3 window.
-        windows.append(Window(batch: 2, channels: 3, height: 23, width: 23, kernel: (3, 3), strides: (2, 2), ceilMode: true))
-        windows.append(Window(channels: 2, height: 10, width: 41, kernel: (2, 2), strides: (2, 2), pads: (0, 1, 0, 1),
-                              ceilMode: true, countIncludePad: true))
-        windows.append(Window(channels: 2, height: 19, width: 50, kernel: (5, 5), strides: (3, 3), pads: (2, 2, 2, 2)))
+        windows.append(Window(kind: .averagePool, batch: 2, channels: 3, height: 23, width: 23, kernel: (3, 3),
+                              strides: (2, 2), ceilMode: true))
+        windows.append(Window(kind: .averagePool, channels: 2, height: 10, width: 41, kernel: (2, 2), strides: (2, 2),
+                              pads: (0, 1, 0, 1), ceilMode: true, countIncludePad: true))
+        windows.append(Window(kind: .averagePool, channels: 2, height: 19, width: 50, kernel: (5, 5), strides: (3, 3),
+                              pads: (2, 2, 2, 2)))
         for w in windows {
             for threads in [1, 2] { try check(w, rng: &rng, threads: threads) }
         }
@@ -117,7 +69,7 @@ final class AveragePoolPlaneTests: XCTestCase {
     /// 1x1x3x3 of 1 … 9, kernel 3x3 stride 2 padded 1 all round: four windows of 2x2 inputs each.
     func testCornerWindowsDivideByTheirCounts() throws {
         let x = Tensor(shape: [1, 1, 3, 3], floats: (1...9).map(Float.init))
-        var w = Window(height: 3, width: 3, kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))
+        var w = Window(kind: .averagePool, height: 3, width: 3, kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))
         let inputsOnly = try ConvTestSupport.run(w.node(asVolume: false), feeds: ["X": x])[0]
         XCTAssertEqual(inputsOnly.shape, [1, 1, 2, 2])
         let windowSums: [Float] = [12, 16, 24, 28]
@@ -132,7 +84,7 @@ final class AveragePoolPlaneTests: XCTestCase {
     func testCeilModeOverhangIsNotCounted() throws {
         let x = Tensor(shape: [1, 1, 1, 28], floats: (0..<28).map(Float.init))
         for countIncludePad in [false, true] {
-            let w = Window(height: 1, width: 28, kernel: (1, 3), strides: (1, 3), ceilMode: true,
+            let w = Window(kind: .averagePool, height: 1, width: 28, kernel: (1, 3), strides: (1, 3), ceilMode: true,
                            countIncludePad: countIncludePad)
             let y = try ConvTestSupport.run(w.node(asVolume: false), feeds: ["X": x])[0]
             XCTAssertEqual(y.floats, (0..<9).map { Float(3 * $0 + 1) } + [27], "count_include_pad \(countIncludePad)")
@@ -149,7 +101,7 @@ final class AveragePoolPlaneTests: XCTestCase {
             return sum / 4
         }
         for countIncludePad in [false, true] {
-            let w = Window(height: 2, width: 20, kernel: (2, 2), strides: (2, 2), pads: (0, 2, 0, 0),
+            let w = Window(kind: .averagePool, height: 2, width: 20, kernel: (2, 2), strides: (2, 2), pads: (0, 2, 0, 0),
                            countIncludePad: countIncludePad)
             let y = try ConvTestSupport.run(w.node(asVolume: false), feeds: ["X": x])[0]
             XCTAssertEqual(y.shape, [1, 1, 1, 11])

@@ -5,41 +5,7 @@ import XCTest
 /// 3-D MaxPool of depth 1 (the generic loop nest), compared bit for bit: same maxima, same zero signs,
 /// same handling of NaN (skipped) and infinities.
 final class MaxPoolPlaneTests: XCTestCase {
-    struct Window: CustomStringConvertible {
-        var batch = 1, channels = 1
-        var height = 1, width = 1
-        var kernel = (1, 1), strides = (1, 1), dilations = (1, 1)
-        var pads = (top: 0, left: 0, bottom: 0, right: 0)
-        var ceilMode = false
-
-        var description: String {
-            "\(batch)x\(channels)x\(height)x\(width) kernel \(kernel) strides \(strides) dilations \(dilations) pads \(pads) ceil \(ceilMode)"
-        }
-
-        /// The window as a 2-D MaxPool, or as the same pool over a depth-1 3-D input.
-        func node(asVolume: Bool) -> Node {
-            let p = pads
-            var attributes: [String: AttributeValue] = [
-                "kernel_shape": .ints([kernel.0, kernel.1]), "strides": .ints([strides.0, strides.1]),
-                "dilations": .ints([dilations.0, dilations.1]), "pads": .ints([p.top, p.left, p.bottom, p.right]),
-                "ceil_mode": .int(ceilMode ? 1 : 0),
-            ]
-            if asVolume {
-                attributes["kernel_shape"] = .ints([1, kernel.0, kernel.1])
-                attributes["strides"] = .ints([1, strides.0, strides.1])
-                attributes["dilations"] = .ints([1, dilations.0, dilations.1])
-                attributes["pads"] = .ints([0, p.top, p.left, 0, p.bottom, p.right])
-            }
-            return Node(name: "pool", kind: .maxPool, opset: 12, inputs: ["X"], outputs: ["Y"],
-                        attributes: Attributes(attributes))
-        }
-
-        /// Whether ONNX accepts it: each window extent fits the padded input.
-        var fits: Bool {
-            (kernel.0 - 1) * dilations.0 + 1 <= height + pads.top + pads.bottom
-                && (kernel.1 - 1) * dilations.1 + 1 <= width + pads.left + pads.right
-        }
-    }
+    typealias Window = PoolPlaneWindow
 
     /// Mostly uniform values, with ties of +0 and -0, NaNs and infinities mixed in.
     static func input(_ rng: inout ConvTestRandom, _ shape: [Int]) -> Tensor {
@@ -60,33 +26,14 @@ final class MaxPoolPlaneTests: XCTestCase {
     func check(_ w: Window, rng: inout ConvTestRandom, threads: Int,
                file: StaticString = #filePath, line: UInt = #line) throws {
         let x = MaxPoolPlaneTests.input(&rng, [w.batch, w.channels, w.height, w.width])
-        let volume = x.reshaped([w.batch, w.channels, 1, w.height, w.width])
-        let plane = try ConvTestSupport.run(w.node(asVolume: false), feeds: ["X": x], threads: threads)[0]
-        let generic = try ConvTestSupport.run(w.node(asVolume: true), feeds: ["X": volume], threads: threads)[0]
-        XCTAssertEqual(plane.shape, [generic.shape[0], generic.shape[1]] + generic.shape[3...], "\(w)", file: file, line: line)
-        let (fast, slow) = (plane.floats, generic.floats)
-        XCTAssertEqual(fast.count, slow.count, "\(w)", file: file, line: line)
-        if let i = fast.indices.first(where: { fast[$0].bitPattern != slow[$0].bitPattern }) {
-            XCTFail("output \(i): \(fast[i]) (bits \(fast[i].bitPattern)) vs generic \(slow[i]) (bits \(slow[i].bitPattern)); \(w)",
-                    file: file, line: line)
-        }
+        try w.assertPlaneKernelMatchesGenericLoop(x, threads: threads, file: file, line: line)
     }
 
     func testRandomWindowsMatchTheGenericLoopBitForBit() throws {
         var rng = ConvTestRandom(seed: 41)
         var checked = 0
         while checked < 400 {
-            var w = Window()
-            w.batch = rng.int(1...2)
-            w.channels = rng.int(1...3)
-            w.height = rng.int(1...12)
-            w.width = rng.bool() ? rng.int(1...7) : rng.int(8...40)
-            w.kernel = (rng.int(1...5), rng.int(1...5))
-            w.strides = (rng.int(1...3), rng.int(1...3))
-            w.dilations = rng.int(0...3) == 0 ? (rng.int(1...2), rng.int(1...2)) : (1, 1)
-            w.pads = (rng.int(0...(w.kernel.0 - 1)), rng.int(0...(w.kernel.1 - 1)),
-                      rng.int(0...(w.kernel.0 - 1)), rng.int(0...(w.kernel.1 - 1)))
-            w.ceilMode = rng.bool()
+            let w = PoolPlaneWindow.random(.maxPool, &rng)
             guard w.fits else { continue }
             try check(w, rng: &rng, threads: checked % 2 + 1)
             checked += 1

@@ -114,32 +114,26 @@ AVX2_INLINE __m256i tail_mask(int count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-void AVX2 seer_sigmoid(float *values, int count) {
+/// values[i] = f(values[i], parameter) for i in [0, count), eight at a time, the last few through a mask.
+/// Inlined with a constant `f`, so each kernel below compiles to its own loop.
+AVX2_INLINE void map_in_place(float *values, int count, __m256 (*f)(__m256, __m256), __m256 parameter) {
     int i = 0;
-    for (; i + VECTOR <= count; i += VECTOR) _mm256_storeu_ps(values + i, sigmoid8(_mm256_loadu_ps(values + i)));
+    for (; i + VECTOR <= count; i += VECTOR) _mm256_storeu_ps(values + i, f(_mm256_loadu_ps(values + i), parameter));
     if (i < count) {
         __m256i mask = tail_mask(count - i);
-        _mm256_maskstore_ps(values + i, mask, sigmoid8(_mm256_maskload_ps(values + i, mask)));
+        _mm256_maskstore_ps(values + i, mask, f(_mm256_maskload_ps(values + i, mask), parameter));
     }
 }
 
-void AVX2 seer_tanh(float *values, int count) {
-    int i = 0;
-    for (; i + VECTOR <= count; i += VECTOR) _mm256_storeu_ps(values + i, tanh8(_mm256_loadu_ps(values + i)));
-    if (i < count) {
-        __m256i mask = tail_mask(count - i);
-        _mm256_maskstore_ps(values + i, mask, tanh8(_mm256_maskload_ps(values + i, mask)));
-    }
-}
+AVX2_INLINE __m256 sigmoid_lanes(__m256 x, __m256 unused) { (void)unused; return sigmoid8(x); }
+AVX2_INLINE __m256 tanh_lanes(__m256 x, __m256 unused) { (void)unused; return tanh8(x); }
+
+void AVX2 seer_sigmoid(float *values, int count) { map_in_place(values, count, sigmoid_lanes, _mm256_setzero_ps()); }
+
+void AVX2 seer_tanh(float *values, int count) { map_in_place(values, count, tanh_lanes, _mm256_setzero_ps()); }
 
 void AVX2 seer_elu(float *values, int count, float alpha) {
-    __m256 alphas = _mm256_set1_ps(alpha);
-    int i = 0;
-    for (; i + VECTOR <= count; i += VECTOR) _mm256_storeu_ps(values + i, elu8(_mm256_loadu_ps(values + i), alphas));
-    if (i < count) {
-        __m256i mask = tail_mask(count - i);
-        _mm256_maskstore_ps(values + i, mask, elu8(_mm256_maskload_ps(values + i, mask), alphas));
-    }
+    map_in_place(values, count, elu8, _mm256_set1_ps(alpha));
 }
 
 #else

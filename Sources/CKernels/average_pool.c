@@ -6,8 +6,6 @@
 // row changes no sum, as skipping the column would not.
 #include "pool_plane.h"
 
-int seer_average_pool_supported(void) { return pool_plane_supported(); }
-
 #if defined(__x86_64__) || defined(__i386__)
 
 POOL_PLANE_FUNCTIONS(average_pool_plane, FOLD_SUM)

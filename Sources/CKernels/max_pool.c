@@ -6,9 +6,13 @@
 // m as it is, as skipping the column would.
 #include "pool_plane.h"
 
-int seer_max_pool_supported(void) { return pool_plane_supported(); }
-
 #if defined(__x86_64__) || defined(__i386__)
+
+// The check for both plane kernels, this file's and average_pool.c's.
+int seer_pool_plane_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+}
 
 POOL_PLANE_FUNCTIONS(max_pool_plane, FOLD_MAX)
 
@@ -17,6 +21,8 @@ void seer_max_pool_plane(const float *input, float *output, const seer_pool_geom
 }
 
 #else
+
+int seer_pool_plane_supported(void) { return 0; }
 
 void seer_max_pool_plane(const float *input, float *output, const seer_pool_geometry *g) {
     pool_plane_scalar(input, output, g, FOLD_MAX, NULL);

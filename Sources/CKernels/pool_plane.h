@@ -52,11 +52,6 @@ static inline void valid_kernel_rows(const seer_pool_geometry *g, int oy, int *f
 
 enum { VECTOR = 8 };
 
-static inline int pool_plane_supported(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-}
-
 /// The output columns [*first, *end) whose windows lie wholly inside the input row.
 static inline void interior_columns(const seer_pool_geometry *g, int *first, int *end) {
     int extent = (g->kW - 1) * g->dilationX + 1;
@@ -221,8 +216,6 @@ AVX2_INLINE void pool_plane(const float *input, float *output, const seer_pool_g
     }
 
 #else
-
-static inline int pool_plane_supported(void) { return 0; }
 
 /// Output (oy, ox) folded over kernel rows [row0, row1), taps outside the row skipped.
 static inline float fold_window(const float *input, const seer_pool_geometry *g, int oy, int ox, int row0, int row1,

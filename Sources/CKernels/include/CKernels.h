@@ -104,16 +104,13 @@ typedef struct {
     int kH, kW, strideY, strideX, dilationY, dilationX, padTop, padLeft;
 } seer_pool_geometry;
 
-/// 1 when seer_max_pool_plane runs vectorised here (an AVX2 CPU), else 0.
-int seer_max_pool_supported(void);
+/// 1 when seer_max_pool_plane and seer_average_pool_plane run vectorised here (an AVX2 CPU), else 0.
+int seer_pool_plane_supported(void);
 
 /// out[oy][ox] = max over kh, kw of in[oy·strideY − padTop + kh·dilationY][ox·strideX − padLeft + kw·dilationX],
 /// positions outside the plane skipped, folded in (kh, kw) order as m = v > m ? v : m from m = −inf:
 /// NaN inputs are skipped and a window with no other value gives −inf.
 void seer_max_pool_plane(const float *input, float *output, const seer_pool_geometry *geometry);
-
-/// 1 when seer_average_pool_plane runs vectorised here (an AVX2 CPU), else 0.
-int seer_average_pool_supported(void);
 
 /// out[oy][ox] = (sum over kh, kw of in[oy·strideY − padTop + kh·dilationY][ox·strideX − padLeft + kw·dilationX],
 /// positions outside the plane skipped, added in (kh, kw) order from +0) / max(1, rowCounts[oy] · columnCounts[ox]):

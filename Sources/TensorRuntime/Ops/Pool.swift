@@ -89,7 +89,7 @@ struct PoolKernel: Kernel {
         }
     }
 
-    static let hasPlaneKernels = seer_max_pool_supported() != 0 && seer_average_pool_supported() != 0
+    static let hasPlaneKernels = seer_pool_plane_supported() != 0
 
     /// A 2-D geometry's plane window for the CKernels pooling kernels.
     static func planeWindow(_ g: WindowGeometry) -> seer_pool_geometry {

@@ -202,6 +202,34 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    func testDepthwiseEightChannelBlocks() throws {
+        // Eight channels at a time (seer_depthwise_channels), with leftover channels on the plane kernel:
+        // planes narrower than a vector (whose last partial vector spills into the next row), 1-D rows,
+        // strides up to 3, dilation, asymmetric pads, 5x5 taps, planes tall enough to be cut into strips
+        // (16 channels of 40x120), activations in and after the store, 1-3 threads.
+        var rng = ConvTestRandom(seed: 12)
+        let shapes: [(channels: Int, input: [Int], kernel: [Int], stride: [Int], dilation: [Int], pads: [Int])] = [
+            (8, [7, 7], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+            (19, [14, 14], [3, 3], [2, 2], [1, 1], [0, 0, 1, 1]),
+            (16, [5, 3], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+            (24, [13, 22], [5, 5], [3, 2], [1, 2], [2, 0, 1, 3]),
+            (9, [1, 29], [1, 3], [1, 1], [1, 1], [0, 1, 0, 1]),
+            (16, [40, 120], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+            (8, [12, 9], [3, 3], [2, 3], [2, 1], [1, 0, 0, 2]),
+        ]
+        let activations: [Activation?] = [nil, .relu, .clip(min: -0.3, max: 0.4), .leakyRelu(alpha: 0.2)]
+        for (index, shape) in shapes.enumerated() {
+            var c = Case()
+            c.batch = 1 + index % 2; c.group = shape.channels; c.groupChannels = 1; c.groupOutChannels = 1
+            c.input = shape.input; c.kernel = shape.kernel; c.strides = shape.stride; c.dilations = shape.dilation
+            c.padBegin = Array(shape.pads[0..<2]); c.padEnd = Array(shape.pads[2...])
+            c.hasBias = index != 2
+            for threads in 1...3 {
+                try check(c, rng: &rng, threads: threads, activation: activations[(index + threads) % activations.count])
+            }
+        }
+    }
+
     func testDepthwiseClipPassesNaNThrough() throws {
         let node = Node(name: "dw", kind: .conv, opset: 11, inputs: ["X", "W"], outputs: ["Y"],
                         attributes: Attributes(["group": .int(1), "pads": .ints([1, 1, 1, 1])]),

@@ -42,6 +42,21 @@ void seer_depthwise_plane(const float *input, int inH, int inW, const float *wei
                           float bias, float low, float high,
                           float *output, int outH, int outW, float *scratch);
 
+/// Floats of scratch one seer_depthwise_channels call over `stripRows` output rows needs.
+size_t seer_depthwise_channels_scratch_floats(int stripRows, int outW, int kH, int kW, int sH, int sW,
+                                              int dH, int dW);
+
+/// Output rows firstRow..<endRow of eight consecutive planes of a depthwise convolution (input plane c
+/// at input + c·inH·inW, its taps at weights + c·kH·kW, its bias at bias[c] or 0 when bias is NULL,
+/// output plane c at output + c·outH·outW), with the sums and clamp of seer_depthwise_plane. Vectorised
+/// across the eight channels, so it wastes no lanes on narrow or strided planes. Needs
+/// seer_depthwise_supported(kH, kW, sW); `scratch` holds seer_depthwise_channels_scratch_floats for
+/// endRow − firstRow rows and needs no zeroing.
+void seer_depthwise_channels(const float *input, int inH, int inW, const float *weights,
+                             const float *bias, int kH, int kW, int sH, int sW, int dH, int dW,
+                             int padTop, int padLeft, float low, float high,
+                             float *output, int outH, int outW, int firstRow, int endRow, float *scratch);
+
 /// A 2-D convolution's input seen as the unfolded (im2col) matrix: row (channel·kH + kh)·kW + kw,
 /// column oy·outW + ox, value input[channel][oy·strideY − padTop + kh·dilationY][ox·strideX − padLeft + kw·dilationX]
 /// or 0 outside the plane.

@@ -27,6 +27,7 @@ struct seer_team {
     seer_team_task task;
     void *context;
     int tasks;
+    atomic_int participants;    // threads (the caller included) that may work on the current job; read before joining
     atomic_int next;            // the next task to claim: whoever claims it runs it
     atomic_int finished;        // tasks of the current job that have returned
     atomic_int left;            // helpers that joined the current job and are done with it
@@ -61,24 +62,27 @@ static unsigned next_generation(seer_team *team, unsigned seen) {
     return generation;
 }
 
-/// Joins job `generation` if it is still open.
+/// Joins job `generation` if it is still open and short of participants; returns the helper's number in
+/// the job (1, 2, … in the order they joined; the caller is 0), or 0 when it did not join.
 static int join(seer_team *team, unsigned generation) {
     uint64_t state = atomic_load_explicit(&team->state, memory_order_acquire);
     while (generation_of(state) == generation && !(state & 1)) {
+        int joined = (int)((state & 0xFFFFFFFFu) >> 1);
+        if (joined + 1 >= atomic_load_explicit(&team->participants, memory_order_relaxed)) return 0;
         if (atomic_compare_exchange_weak_explicit(&team->state, &state, state + 2, memory_order_acq_rel,
                                                   memory_order_acquire)) {
-            return 1;
+            return joined + 1;
         }
     }
     return 0;
 }
 
-/// Claims and runs tasks of the current job until none is left.
-static void run_tasks(seer_team *team) {
+/// Claims and runs tasks of the current job until none is left, as participant `thread`.
+static void run_tasks(seer_team *team, int thread) {
     for (;;) {
         int task = atomic_fetch_add_explicit(&team->next, 1, memory_order_relaxed);
         if (task >= team->tasks) return;
-        team->task(team->context, task);
+        team->task(team->context, task, thread);
         atomic_fetch_add_explicit(&team->finished, 1, memory_order_release);
     }
 }
@@ -89,8 +93,9 @@ static void *helper_main(void *argument) {
     for (;;) {
         seen = next_generation(team, seen);
         if (atomic_load_explicit(&team->stopping, memory_order_relaxed)) return NULL;
-        if (join(team, seen)) {
-            run_tasks(team);
+        int thread = join(team, seen);
+        if (thread > 0) {
+            run_tasks(team, thread);
             atomic_fetch_add_explicit(&team->left, 1, memory_order_release);
         }
     }
@@ -109,6 +114,7 @@ seer_team *seer_team_create(int threads) {
     atomic_init(&team->next, 0);
     atomic_init(&team->finished, 0);
     atomic_init(&team->left, 0);
+    atomic_init(&team->participants, 1);
     atomic_init(&team->state, 1);   // generation 0, closed
     atomic_init(&team->stopping, 0);
     pthread_mutex_init(&team->lock, NULL);
@@ -127,7 +133,7 @@ int seer_team_threads(const seer_team *team) { return team->threads; }
 void seer_team_run(seer_team *team, int tasks, seer_team_task task, void *context) {
     if (tasks <= 0) return;
     if (team->threads == 1 || tasks == 1) {
-        for (int i = 0; i < tasks; i++) task(context, i);
+        for (int i = 0; i < tasks; i++) task(context, i, 0);
         return;
     }
     // No helper is inside a job here (the previous call waited for all that joined), so the job's fields
@@ -135,6 +141,7 @@ void seer_team_run(seer_team *team, int tasks, seer_team_task task, void *contex
     team->task = task;
     team->context = context;
     team->tasks = tasks;
+    atomic_store_explicit(&team->participants, tasks < team->threads ? tasks : team->threads, memory_order_relaxed);
     atomic_store_explicit(&team->next, 0, memory_order_relaxed);
     atomic_store_explicit(&team->finished, 0, memory_order_relaxed);
     atomic_store_explicit(&team->left, 0, memory_order_relaxed);
@@ -144,7 +151,7 @@ void seer_team_run(seer_team *team, int tasks, seer_team_task task, void *contex
     if (team->sleepers > 0) pthread_cond_broadcast(&team->wake);
     pthread_mutex_unlock(&team->lock);
 
-    run_tasks(team);
+    run_tasks(team, 0);
     await_count(&team->finished, tasks);
     uint64_t closed = atomic_fetch_or_explicit(&team->state, 1, memory_order_acq_rel);
     await_count(&team->left, (int)((closed & 0xFFFFFFFFu) >> 1));

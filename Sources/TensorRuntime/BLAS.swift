@@ -190,23 +190,20 @@ public enum BLAS {
                     }
                 }
             }
-            let threads = min(context.options.threads, max(1, m * n * k / 200_000))
-            let workspace = context.packingScratch(floats: threads * packedWorkspaceFloats)
-            if threads <= 1 {
-                product(rows: 0..<m, columns: 0..<n, workspace: workspace)
+            // Products under 400 000 multiply-adds run on one thread; larger ones in blocks of columns (multiples
+            // of 16) or whole 6-row panels of rows, splitting the wider side, each block with its worker's workspace.
+            guard context.options.threads > 1, m * n * k >= 400_000 else {
+                product(rows: 0..<m, columns: 0..<n, workspace: context.packingScratch(floats: packedWorkspaceFloats))
                 return
             }
-            // Split the wider side: columns in multiples of 16, or rows in whole 6-row panels.
-            let splitColumns = n >= 64 * threads
+            let splitColumns = n >= 64 * context.options.threads
             let unit = splitColumns ? 16 : 6
             let units = ((splitColumns ? n : m) + unit - 1) / unit
-            let perThread = (units + threads - 1) / threads * unit
-            context.parallelFor(threads) { thread in
-                let start = thread * perThread
-                let end = min(splitColumns ? n : m, start + perThread)
-                guard start < end else { return }
+            let workspace = context.packingScratch(floats: min(context.options.threads, units) * packedWorkspaceFloats)
+            context.parallelRanges(units) { worker, range in
+                let start = range.lowerBound * unit, end = min(splitColumns ? n : m, range.upperBound * unit)
                 product(rows: splitColumns ? 0..<m : start..<end, columns: splitColumns ? start..<end : 0..<n,
-                        workspace: workspace + thread * packedWorkspaceFloats)
+                        workspace: workspace + worker * packedWorkspaceFloats)
             }
         }
     }

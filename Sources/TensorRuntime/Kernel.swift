@@ -130,10 +130,12 @@ public final class KernelContext {
         parallelRanges(count) { _, range in for index in range { body(index) } }
     }
 
-    /// Splits 0..<count into at most `options.threads` consecutive ranges and runs `body(worker, range)` once
-    /// for each on the context's threads (a range goes to whichever thread claims it first); `worker`
-    /// (0..<threads) numbers the ranges, so a body may use per-worker scratch. A loop started inside a
-    /// body runs on that body's thread.
+    /// Splits 0..<count into consecutive ranges, a few per thread, and runs `body(worker, range)` once for
+    /// each on the context's threads, each range on whichever thread claims it first: a thread on a busier
+    /// core (a shared VM's vCPUs often run at different speeds) takes fewer ranges rather than holding up
+    /// the loop. `worker` (0..<min(threads, count)) numbers the threads, so a body may use per-worker
+    /// scratch: no two ranges with the same `worker` run at once. A loop started inside a body runs on
+    /// that body's thread.
     public func parallelRanges(_ count: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
         guard count > 0 else { return }
         if team == nil, options.threads > 1 { team = seer_team_create(Int32(options.threads)) }
@@ -142,18 +144,22 @@ public final class KernelContext {
         if threads <= 1 { return body(0, 0..<count) }
         inParallelLoop = true
         defer { inParallelLoop = false }
+        let chunk = (count + threads * Self.rangesPerThread - 1) / (threads * Self.rangesPerThread)
         withoutActuallyEscaping(body) { body in
-            var loop = ParallelLoop(count: count, chunk: (count + threads - 1) / threads, body: body)
+            var loop = ParallelLoop(count: count, chunk: chunk, body: body)
             withUnsafeMutablePointer(to: &loop) { loop in
-                // Range i (the i-th worker's) runs on whichever thread claims it first.
-                seer_team_run(team, Int32(threads), { context, worker in
+                seer_team_run(team, Int32((count + chunk - 1) / chunk), { context, range, worker in
                     let loop = context!.assumingMemoryBound(to: ParallelLoop.self).pointee
-                    let start = Int(worker) * loop.chunk, end = min(start + loop.chunk, loop.count)
-                    if start < end { loop.body(Int(worker), start..<end) }
+                    let start = Int(range) * loop.chunk
+                    loop.body(Int(worker), start..<min(start + loop.chunk, loop.count))
                 }, loop)
             }
         }
     }
+
+    /// Ranges per thread in `parallelRanges`: enough that a thread running at half speed leaves most of its
+    /// share to the others, few enough that kernels still get long runs.
+    static let rangesPerThread = 4
 
     /// One `parallelRanges` call as the team's workers see it.
     private struct ParallelLoop {

@@ -90,12 +90,14 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
 /// Helpers spin for a few tens of microseconds after each job before they sleep. NULL when out of memory;
 /// a team whose helpers could not all start runs with fewer (seer_team_threads).
 typedef struct seer_team seer_team;
-typedef void (*seer_team_task)(void *context, int task);
+typedef void (*seer_team_task)(void *context, int task, int thread);
 seer_team *seer_team_create(int threads);
 int seer_team_threads(const seer_team *team);
-/// Runs task(context, i) once for every i in 0..<tasks on the calling thread and the helpers, whichever
-/// claims i first (a helper that is slow to wake leaves its share to the others), and returns when all
-/// have returned. One caller at a time; `task` must not call it again.
+/// Runs task(context, i, thread) once for every i in 0..<tasks on the calling thread and the helpers,
+/// whichever claims i first (a thread that is slow to wake, or running on a busier core, leaves its
+/// share to the others), and returns when all have returned. `thread` numbers the threads of this call:
+/// 0 for the caller, below min(threads, tasks) for all, and no two running at once share a number.
+/// One caller at a time; `task` must not call it again.
 void seer_team_run(seer_team *team, int tasks, seer_team_task task, void *context);
 /// Stops and joins the helpers.
 void seer_team_destroy(seer_team *team);

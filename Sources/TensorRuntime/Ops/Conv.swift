@@ -531,7 +531,8 @@ private struct ConvProblem {
     }
 
     /// Channels 0..<blocks·8 of every image through `seer_depthwise_channels`, in tasks of one block and
-    /// one strip of output rows (strips keep its scratch near L2's size and give every thread work).
+    /// one strip of output rows (strips keep its scratch under `DepthwiseWindow.stripScratchFloats` and give
+    /// every thread work).
     private func runDepthwiseChannelBlocks(_ blocks: Int, window d: DepthwiseWindow, after: Activation?,
                                            context: KernelContext) {
         let perBlock = DepthwiseWindow.channelsPerBlock

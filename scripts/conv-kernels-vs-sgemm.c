@@ -60,6 +60,8 @@ int main(void) {
         {"DBNet 96->24 3x3 at 92x92", 24, 96, 92, 92, 3, 1, 1},
         {"MobileNetV2 stem 3->32 3x3/2 at 224x224", 32, 3, 224, 224, 3, 2, 1},
         {"yolov3-tiny 3->16 3x3 at 416x416", 16, 3, 416, 416, 3, 1, 1},
+        {"MobileNetV2 960->320 1x1 at 7x7", 320, 960, 7, 7, 1, 1, 0},
+        {"MobileNetV2 320->1280 1x1 at 7x7", 1280, 320, 7, 7, 1, 1, 0},
     };
     printf("| layer | GEMM M×N×K | cblas_sgemm GFLOP/s | Seer kernel | Seer GFLOP/s | Seer / sgemm |\n");
     printf("|---|---|---:|---|---:|---:|\n");
@@ -72,9 +74,11 @@ int main(void) {
         im2col(x, c.channels, c.h, c.w, c.k, c.stride, c.pad, outH, outW, col);
         seer_image_operand image = {x, c.h, c.w, outW, c.k, c.k, c.stride, c.stride, 1, 1, c.pad, c.pad};
         // Seer's choice (BLAS.prefersChannelPanels): the channel kernel unless too few rows fill its 16-row
-        // panels or the layer is a shallow stride-1 one; then the packed 6×16 kernel.
+        // panels or the layer is a shallow stride-1 one; then the packed 6×16 kernel, which also takes
+        // pointwise layers, with the input as the matrix B.
         int panelRows = (c.m + 15) / 16 * 16;
-        int channelKernel = c.m >= 16 && c.m * 4 >= panelRows * 3 && (depth >= 64 || c.stride > 1);
+        int pointwise = c.k == 1 && c.stride == 1 && c.pad == 0;
+        int channelKernel = !pointwise && c.m >= 16 && c.m * 4 >= panelRows * 3 && (depth >= 64 || c.stride > 1);
         float *packed = random_floats(channelKernel ? seer_column_panels_floats(c.m, depth)
                                                     : seer_packed_a_floats(c.m, depth));
         if (channelKernel) seer_pack_column_panels(weights, depth, c.m, depth, packed);
@@ -96,6 +100,8 @@ int main(void) {
                     seer_direct_conv_prepare(&image, 0, c.channels, c.channels, outH, scratch);
                     seer_channel_conv(c.m, depth, packed, &image, c.channels, outH, 0, (c.m + 15) / 16, 0, n, out, n,
                                       NULL, NULL, scratch);
+                } else if (pointwise) {
+                    seer_packed_gemm(c.m, n, depth, packed, x, n, out, n, NULL, NULL, workspace);
                 } else {
                     seer_packed_conv(c.m, n, depth, packed, &image, 0, out, n, NULL, NULL, workspace);
                 }

@@ -2,7 +2,8 @@
 //
 // C = A·B where A (the weights) is packed once, at model load, into 6-row panels, and B (the
 // activations) is packed per call into 16-column panels of one cache block. A 6×16 register-
-// blocked AVX2/FMA micro-kernel (12 accumulators) does the arithmetic; bias and a
+// blocked AVX2/FMA micro-kernel (12 accumulators) does the arithmetic, and a 12×8 one (two panels) the
+// last columns when no more than 8 remain (7x7 layers: 49 = 3·16 + 1); bias and a
 // piecewise-linear activation (ReLU, LeakyReLU, Clip) are applied in its epilogue. Only the functions marked AVX2_FMA use those instructions: callers
 // check seer_packed_gemm_supported() first and use BLAS otherwise.
 #include "CKernels.h"
@@ -171,6 +172,13 @@ AVX2_FMA static inline void store_tile(const tile_sums *t, float *c, int ldc) {
     }
 }
 
+/// bias[row0 ..< row0 + rows] zero-padded to `tileRows` floats in `tileBias`, or NULL without a bias.
+static const float *panel_bias(const float *bias, int row0, int rows, int tileRows, float *tileBias) {
+    if (!bias) return NULL;
+    for (int r = 0; r < tileRows; r++) tileBias[r] = r < rows ? bias[row0 + r] : 0.0f;
+    return tileBias;
+}
+
 /// Row r of the tile starts at bias[r] (bias non-NULL) or zero.
 AVX2_FMA static inline void start_tile(tile_sums *t, const float *bias) {
     for (int r = 0; r < ROWS_PER_PANEL; r++) t->v[r][0] = t->v[r][1] = _mm256_set1_ps(bias ? bias[r] : 0.0f);
@@ -208,6 +216,47 @@ AVX2_FMA static void edge_tile(int depth, const float *a, const float *b, float 
     }
     kernel_6x16(depth, a, b, tile, COLUMNS_PER_PANEL, accumulate, bias, epilogue);
     for (int r = 0; r < rows; r++) memcpy(c + (size_t)r * ldc, tile + r * COLUMNS_PER_PANEL, columns * sizeof(float));
+}
+
+/// Up to 12 rows (`panels` 6-row panels of A, 1 or 2, `panelStride` floats apart) × up to 8 columns of C:
+/// the last columns of a product when no more than 8 remain, where a 6×16 tile would spend at least half
+/// its work on columns that do not exist. Two panels give twelve independent sums (one vector each), so
+/// both FMA units stay busy. Starts from C (accumulate) or bias[row] (12 floats, or NULL for zero), adds
+/// depth steps of b (a packed 16-column panel, of which the first 8 columns are read), applies the
+/// epilogue if there is one, and stores the valid rows and columns.
+AVX2_FMA static inline __attribute__((always_inline)) void narrow_tile(
+        int panels, int depth, const float *a, size_t panelStride, const float *b, float *c, int ldc, int rows,
+        int columns, int accumulate, const float *bias, const seer_epilogue *epilogue) {
+    enum { MAX_ROWS = 2 * ROWS_PER_PANEL, WIDTH = 8 };
+    float row[WIDTH];
+    __m256 sum[MAX_ROWS];
+    for (int r = 0; r < panels * ROWS_PER_PANEL; r++) {
+        if (accumulate) {
+            memset(row, 0, sizeof row);
+            if (r < rows) memcpy(row, c + (size_t)r * ldc, (size_t)columns * sizeof(float));
+            sum[r] = _mm256_loadu_ps(row);
+        } else {
+            sum[r] = _mm256_set1_ps(bias ? bias[r] : 0.0f);
+        }
+    }
+    for (int p = 0; p < depth; p++) {
+        __m256 columnsOfB = _mm256_load_ps(b);
+        for (int r = 0; r < ROWS_PER_PANEL; r++) {
+            sum[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + r), columnsOfB, sum[r]);
+        }
+        if (panels == 2) {
+            for (int r = 0; r < ROWS_PER_PANEL; r++) {
+                sum[ROWS_PER_PANEL + r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + panelStride + r), columnsOfB,
+                                                          sum[ROWS_PER_PANEL + r]);
+            }
+        }
+        a += ROWS_PER_PANEL;
+        b += COLUMNS_PER_PANEL;
+    }
+    for (int r = 0; r < rows; r++) {
+        _mm256_storeu_ps(row, epilogue ? apply_epilogue(sum[r], epilogue) : sum[r]);
+        memcpy(c + (size_t)r * ldc, row, (size_t)columns * sizeof(float));
+    }
 }
 
 /// 6 rows × up to 16 columns of a stride-1 convolution's output, B read straight from the padded input:
@@ -296,12 +345,12 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
         for (int first = 0; first < m; first += ROWS_PER_PANEL) {
             int panelRows = min_int(ROWS_PER_PANEL, m - first);
             float panelBias[ROWS_PER_PANEL];
-            for (int r = 0; r < ROWS_PER_PANEL; r++) panelBias[r] = bias && r < panelRows ? bias[first + r] : 0.0f;
+            const float *tileBias = panel_bias(bias, first, panelRows, ROWS_PER_PANEL, panelBias);
             const float *aPanel = packed + (size_t)first * k;
             float *out = c + (size_t)first * ldc + (size_t)oy * im->outW;
             for (int ox = 0; ox < im->outW; ox += COLUMNS_PER_PANEL) {
                 direct_tile(k, aPanel, base + ox, offsets, out + ox, ldc, panelRows,
-                            min_int(COLUMNS_PER_PANEL, im->outW - ox), panelBias, epilogue);
+                            min_int(COLUMNS_PER_PANEL, im->outW - ox), tileBias, epilogue);
             }
         }
     }
@@ -453,24 +502,42 @@ AVX2_FMA static void packed_product(int m, int n, int k, const float *packed, co
             } else {
                 pack_b_block(b->matrix + (size_t)depth0 * b->ldb + column0, b->ldb, depth, columns, aligned);
             }
-            for (int row0 = 0; row0 < m; row0 += ROWS_PER_PANEL) {
-                int rows = min_int(ROWS_PER_PANEL, m - row0);
-                const float *aPanel = packed + (size_t)row0 * k + (size_t)depth0 * ROWS_PER_PANEL;
-                float panelBias[ROWS_PER_PANEL];
-                const float *tileBias = NULL;
-                if (first && bias) {
-                    for (int r = 0; r < ROWS_PER_PANEL; r++) panelBias[r] = r < rows ? bias[row0 + r] : 0.0f;
-                    tileBias = panelBias;
-                }
-                for (int j = 0; j < columns; j += COLUMNS_PER_PANEL) {
-                    int width = min_int(COLUMNS_PER_PANEL, columns - j);
-                    float *tile = c + (size_t)row0 * ldc + column0 + j;
-                    const float *bPanel = aligned + (size_t)j * depth;
-                    if (rows == ROWS_PER_PANEL && width == COLUMNS_PER_PANEL) {
-                        kernel_6x16(depth, aPanel, bPanel, tile, ldc, !first, tileBias, last ? epilogue : NULL);
-                    } else {
-                        edge_tile(depth, aPanel, bPanel, tile, ldc, rows, width, !first, tileBias, last ? epilogue : NULL);
+            // Row panels go in pairs: each panel's 16-column tiles, then the last columns, if no more than
+            // 8, as one narrow tile over both panels while they are still in cache.
+            int narrowColumns = columns % COLUMNS_PER_PANEL <= 8 ? columns % COLUMNS_PER_PANEL : 0;
+            int wideColumns = columns - narrowColumns;
+            for (int pair0 = 0; pair0 < m; pair0 += 2 * ROWS_PER_PANEL) {
+                for (int row0 = pair0; row0 < min_int(m, pair0 + 2 * ROWS_PER_PANEL); row0 += ROWS_PER_PANEL) {
+                    int rows = min_int(ROWS_PER_PANEL, m - row0);
+                    const float *aPanel = packed + (size_t)row0 * k + (size_t)depth0 * ROWS_PER_PANEL;
+                    float panelBias[ROWS_PER_PANEL];
+                    const float *tileBias = first ? panel_bias(bias, row0, rows, ROWS_PER_PANEL, panelBias) : NULL;
+                    for (int j = 0; j < wideColumns; j += COLUMNS_PER_PANEL) {
+                        int width = min_int(COLUMNS_PER_PANEL, columns - j);
+                        float *tile = c + (size_t)row0 * ldc + column0 + j;
+                        const float *bPanel = aligned + (size_t)j * depth;
+                        if (rows == ROWS_PER_PANEL && width == COLUMNS_PER_PANEL) {
+                            kernel_6x16(depth, aPanel, bPanel, tile, ldc, !first, tileBias, last ? epilogue : NULL);
+                        } else {
+                            edge_tile(depth, aPanel, bPanel, tile, ldc, rows, width, !first, tileBias,
+                                      last ? epilogue : NULL);
+                        }
                     }
+                }
+                if (narrowColumns == 0) continue;
+                int rows = min_int(2 * ROWS_PER_PANEL, m - pair0);
+                const float *aPanel = packed + (size_t)pair0 * k + (size_t)depth0 * ROWS_PER_PANEL;
+                float pairBias[2 * ROWS_PER_PANEL];
+                const float *tileBias = first ? panel_bias(bias, pair0, rows, 2 * ROWS_PER_PANEL, pairBias) : NULL;
+                const float *bPanel = aligned + (size_t)wideColumns * depth;
+                float *tile = c + (size_t)pair0 * ldc + column0 + wideColumns;
+                size_t panelStride = (size_t)ROWS_PER_PANEL * k;
+                if (rows > ROWS_PER_PANEL) {
+                    narrow_tile(2, depth, aPanel, panelStride, bPanel, tile, ldc, rows, narrowColumns, !first,
+                                tileBias, last ? epilogue : NULL);
+                } else {
+                    narrow_tile(1, depth, aPanel, panelStride, bPanel, tile, ldc, rows, narrowColumns, !first,
+                                tileBias, last ? epilogue : NULL);
                 }
             }
         }

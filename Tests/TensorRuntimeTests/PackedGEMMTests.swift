@@ -3,9 +3,10 @@ import XCTest
 
 /// `BLAS.sgemm(packed:)` against a Double-accumulated nested-loop reference.
 /// Tolerance per element: 1e-5 · Σₖ|aᵢₖ·bₖⱼ| + 1e-6 (float32 rounding of k products, any summation order).
-/// Shapes hit every edge path of the 6×16 kernel: rows 1, 5, 6, 7, 13 (partial and full 6-row panels),
-/// columns 1, 15, 16, 17 and 193 (partial panels, and more than one 192-column block), depths 1, 7,
-/// 384 and 385 (one block, exactly one full block, and two blocks accumulated).
+/// Shapes hit every edge path of the 6×16 kernel and of the narrow tiles (up to 8 last columns over pairs
+/// of 6-row panels): rows 1, 5, 6, 7, 12, 13 (partial and full panels and pairs), columns 1, 8, 9, 15, 16,
+/// 17, 24 and 193 (narrow and wide partial panels, and more than one 192-column block), depths 1, 7, 384
+/// and 385 (one block, exactly one full block, and two blocks accumulated).
 final class PackedGEMMTests: XCTestCase {
     struct Problem {
         let m: Int, n: Int, k: Int
@@ -77,8 +78,8 @@ final class PackedGEMMTests: XCTestCase {
 
     func testEveryPanelAndBlockEdge() {
         var seed: UInt64 = 1
-        for m in [1, 5, 6, 7, 13] {
-            for n in [1, 15, 16, 17, 193] {
+        for m in [1, 5, 6, 7, 12, 13] {
+            for n in [1, 8, 9, 15, 16, 17, 24, 193] {
                 for k in [1, 7, 384, 385] {
                     seed += 1
                     check(Problem(m: m, n: n, k: k, lda: k, ldb: n, ldc: n), bias: seed % 2 == 0,

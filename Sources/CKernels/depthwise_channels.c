@@ -7,11 +7,9 @@
 // the plane's width. The 8x8 block of sums (pixels × channels) is transposed back as it is stored,
 // so input and output stay in the runtime's NCHW layout.
 #include "CKernels.h"
+#include "vector_support.h"
 
 enum { LANES = 8, MAX_TAPS = 64 };
-
-static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
-static inline int clamp_int(int value, int low, int high) { return value < low ? low : value > high ? high : value; }
 
 /// The strip's scratch: padded rows, and pixels per row (output columns rounded up to whole vectors).
 static void strip_extent(int stripRows, int outW, int kH, int kW, int sH, int sW, int dH, int dW,
@@ -28,34 +26,8 @@ size_t seer_depthwise_channels_scratch_floats(int stripRows, int outW, int kH, i
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
 
 #define AVX2_FMA __attribute__((target("avx2,fma")))
-
-/// Rows become columns: afterwards r[j] holds element j of each of the eight vectors.
-AVX2_FMA static inline void transpose8(__m256 r[LANES]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
-/// A mask of the first `count` (0...8) lanes.
-AVX2_FMA static inline __m256i first_lanes(int count) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 /// Scratch row `row` of the strip: input row `iy` of the eight planes, pixel-major, zero outside the plane.
 AVX2_FMA static void fill_row(const float *input, int inH, int inW, int iy, int padLeft, int pixels, float *row) {
@@ -76,7 +48,7 @@ AVX2_FMA static void fill_row(const float *input, int inH, int inW, int iy, int 
         if (count == LANES) {
             for (int c = 0; c < LANES; c++) block[c] = _mm256_loadu_ps(column + c * planeSize);
         } else {
-            __m256i mask = first_lanes(count);
+            __m256i mask = lane_mask(count);
             for (int c = 0; c < LANES; c++) block[c] = _mm256_maskload_ps(column + c * planeSize, mask);
         }
         transpose8(block);
@@ -102,7 +74,7 @@ AVX2_FMA void seer_depthwise_channels(const float *input, int inH, int inW, cons
     __m256 tapWeight[MAX_TAPS];
     for (int t = 0; t < taps; t += LANES) {
         int count = taps - t < LANES ? taps - t : LANES;
-        __m256i mask = first_lanes(count);
+        __m256i mask = lane_mask(count);
         __m256 block[LANES];
         for (int c = 0; c < LANES; c++) block[c] = _mm256_maskload_ps(weights + c * taps + t, mask);
         transpose8(block);

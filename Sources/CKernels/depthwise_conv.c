@@ -7,13 +7,12 @@
 // row has a vector's worth of zero slack at its end. The caller zeroes the scratch once per
 // layer; each plane only overwrites the interior, so the borders stay zero for the next.
 #include "CKernels.h"
+#include "vector_support.h"
 
 
 enum { MAX_TAPS = 64, MAX_STRIDE = 8, VECTOR = 8, SLACK = VECTOR };
 
-static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 static inline int ceil_div_signed(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-static inline int clamp_int(int value, int low, int high) { return value < low ? low : value > high ? high : value; }
 
 /// Scratch geometry: padded rows, floats per phase row, and phases (= strideX).
 static void padded_layout(int outH, int outW, int kH, int kW, int sH, int sW, int dH, int dW,
@@ -94,7 +93,7 @@ AVX2_FMA void seer_depthwise_plane(const float *input, int inH, int inW, const f
 #define FINISH(v) _mm256_min_ps(highVector, _mm256_max_ps(lowVector, (v)))
 
     int tail = outW % VECTOR, wide = outW / (4 * VECTOR) * (4 * VECTOR);
-    __m256i tailMask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i tailMask = lane_mask(tail);
     for (int oy = 0; oy < outH; oy++) {
         // Wide rows: four vectors of one row at a time.
         const float *base = scratch + (size_t)oy * sH * rowPitch;

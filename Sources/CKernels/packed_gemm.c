@@ -7,6 +7,7 @@
 // piecewise-linear activation (ReLU, LeakyReLU, Clip) are applied in its epilogue. Only the functions marked AVX2_FMA use those instructions: callers
 // check seer_packed_gemm_supported() first and use BLAS otherwise.
 #include "CKernels.h"
+#include "vector_support.h"
 
 #include <string.h>
 
@@ -364,24 +365,11 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
 /// accumulating (they may hold the next group's sums from an earlier depth block) and zero otherwise.
 AVX2_FMA static inline void store_transposed(const tile_sums *t, float *c, int ldc, int channels, int pixels,
                                              int spare, int accumulate, const seer_epilogue *epilogue) {
-    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(pixels), lane);
-    __m256 zero = _mm256_setzero_ps();
+    __m256i mask = lane_mask(pixels);
     for (int h = 0; h < 2 && h * 8 < channels; h++) {
-        __m256 r0 = t->v[0][h], r1 = t->v[1][h], r2 = t->v[2][h], r3 = t->v[3][h], r4 = t->v[4][h], r5 = t->v[5][h];
-        __m256 a0 = _mm256_unpacklo_ps(r0, r1), a1 = _mm256_unpackhi_ps(r0, r1);
-        __m256 a2 = _mm256_unpacklo_ps(r2, r3), a3 = _mm256_unpackhi_ps(r2, r3);
-        __m256 a4 = _mm256_unpacklo_ps(r4, r5), a5 = _mm256_unpackhi_ps(r4, r5);
-        __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xEE);
-        __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xEE);
-        __m256 b4 = _mm256_shuffle_ps(a4, zero, 0x44), b5 = _mm256_shuffle_ps(a4, zero, 0xEE);
-        __m256 b6 = _mm256_shuffle_ps(a5, zero, 0x44), b7 = _mm256_shuffle_ps(a5, zero, 0xEE);
-        __m256 column[8] = {
-            _mm256_permute2f128_ps(b0, b4, 0x20), _mm256_permute2f128_ps(b1, b5, 0x20),
-            _mm256_permute2f128_ps(b2, b6, 0x20), _mm256_permute2f128_ps(b3, b7, 0x20),
-            _mm256_permute2f128_ps(b0, b4, 0x31), _mm256_permute2f128_ps(b1, b5, 0x31),
-            _mm256_permute2f128_ps(b2, b6, 0x31), _mm256_permute2f128_ps(b3, b7, 0x31),
-        };
+        __m256 column[8] = {t->v[0][h], t->v[1][h], t->v[2][h], t->v[3][h], t->v[4][h], t->v[5][h],
+                            _mm256_setzero_ps(), _mm256_setzero_ps()};
+        transpose8(column);
         int count = min_int(8, channels - h * 8);
         for (int j = 0; j < count; j++) {
             float *row = c + (size_t)(h * 8 + j) * ldc;

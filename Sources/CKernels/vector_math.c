@@ -12,6 +12,7 @@
 // |x| clamped to 20 (tanh is 1 in float well before). elu(x): x ≥ 0 gives x, below alpha·expm1(x) with
 // expm1(x) = 2^n·(exp(r) − 1) + (2^n − 1), exact in its last step for small x. A NaN input gives that NaN.
 #include "CKernels.h"
+#include "vector_support.h"
 
 #include <math.h>
 
@@ -109,18 +110,13 @@ AVX2_INLINE __m256 elu8(__m256 x, __m256 alpha) {
     return _mm256_blendv_ps(x, negative, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
 }
 
-/// Lanes [0, count) of a vector, for count in 1...7.
-AVX2_INLINE __m256i tail_mask(int count) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /// values[i] = f(values[i], parameter) for i in [0, count), eight at a time, the last few through a mask.
 /// Inlined with a constant `f`, so each kernel below compiles to its own loop.
 AVX2_INLINE void map_in_place(float *values, int count, __m256 (*f)(__m256, __m256), __m256 parameter) {
     int i = 0;
     for (; i + VECTOR <= count; i += VECTOR) _mm256_storeu_ps(values + i, f(_mm256_loadu_ps(values + i), parameter));
     if (i < count) {
-        __m256i mask = tail_mask(count - i);
+        __m256i mask = lane_mask(count - i);
         _mm256_maskstore_ps(values + i, mask, f(_mm256_maskload_ps(values + i, mask), parameter));
     }
 }

@@ -56,7 +56,7 @@ final class ParallelLoopTests: XCTestCase {
         // other takes all the rest (as when one vCPU of a shared machine runs slower than the other).
         let context = KernelContext(options: ExecutionOptions(threads: 2))
         let visits = Visits(count: 8)
-        let others = ManagedAtomicCounter()
+        let others = LockedCounter()
         context.parallelRanges(8) { worker, range in
             for index in range { visits.workers[index] = worker }
             if range.lowerBound == 0 {
@@ -131,7 +131,7 @@ final class ParallelLoopTests: XCTestCase {
 }
 
 /// A counter several threads bump at once.
-final class ManagedAtomicCounter: @unchecked Sendable {
+final class LockedCounter: @unchecked Sendable {
     private var count = 0
     private let lock = NSLock()
 

@@ -576,12 +576,14 @@ private struct ConvProblem {
                                     context: KernelContext) {
         let perImage = channels - firstChannel, planes = batch * perImage
         let scratchFloats = Int(seer_depthwise_scratch_floats(d.outH, d.outW, d.kH, d.kW, d.sH, d.sW, d.dH, d.dW))
-        let scratch = context.scratch(floats: min(context.options.threads, planes) * scratchFloats)
+        // Zeroed once per layer: a plane writes only where input values go, so the borders stay zero.
+        let scratchForAll = min(context.options.threads, planes) * scratchFloats
+        let scratch = context.scratch(floats: scratchForAll)
+        scratch.update(repeating: 0, count: scratchForAll)
         let inputCount = geometry.inputCount, outputCount = geometry.outputCount, kernelCount = geometry.kernelCount
         let w = self.w! // depthwise weights are never packed (ConvKernel.specialized)
         context.parallelRanges(planes) { worker, range in
             let planeScratch = scratch + worker * scratchFloats
-            planeScratch.update(repeating: 0, count: scratchFloats)
             for index in range {
                 let channel = firstChannel + index % perImage
                 let plane = index / perImage * channels + channel

@@ -17,6 +17,9 @@ enum {
     MAX_DEPTH_BLOCK = 384,    // KC: depth of one packed block of B (kept in L2)
     CHANNEL_DEPTH_BLOCK = 2304,  // depth of one block of seer_channel_conv (its input rows stay in L2)
     COLUMN_BLOCK = 192,       // NC: columns of one packed block of B
+    WIDE_TILE_MIN_DEPTH = 64,    // depth from which seer_channel_conv runs panel pairs as 3×32 wide tiles
+    WIDE_DEPTH_BLOCK = 128,      // depth steps of one pass over a strip of wide tiles (whole input channels)
+    WIDE_STRIP_TILES = 16,       // wide tiles (3 pixels each) of one strip
 };
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
@@ -357,34 +360,41 @@ void seer_direct_conv(int m, int k, const float *packed, const seer_image_operan
     }
 }
 
-/// Writes the tile transposed: C row `channel` gets the tile's column `channel`, `pixels` values of it,
-/// added to what C holds with `accumulate`, then the epilogue (if any) applied. Eight rows (6 and two of
-/// zeros) × 8 columns are transposed in registers per half of the tile. With `spare` the caller owns the
-/// two floats after the tile in every row and will overwrite them later, so rows are written with plain
-/// 8-float stores (masked stores are slow on AMD cores) that give those two floats back unchanged when
-/// accumulating (they may hold the next group's sums from an earlier depth block) and zero otherwise.
+/// Writes eight channels of a tile transposed: `column` holds one vector per pixel (lane j = channel j, at
+/// most 8 pixels), and C row j gets `pixels` values, added to what C holds with `accumulate`, then the
+/// epilogue (if any) applied. With `spare` the caller owns the floats after the tile up to 8 in every row
+/// and will overwrite them later, so rows are written with plain 8-float stores (masked stores are slow
+/// on AMD cores) that give those floats back unchanged when accumulating (they may hold a later group's
+/// sums from an earlier depth block) and zero otherwise.
+AVX2_FMA static inline void store_channel_block(__m256 column[8], float *c, int ldc, int channels, int pixels,
+                                                int spare, int accumulate, const seer_epilogue *epilogue) {
+    __m256i mask = lane_mask(pixels);
+    transpose8(column);
+    for (int j = 0; j < min_int(8, channels); j++) {
+        float *row = c + (size_t)j * ldc;
+        __m256 v = column[j];
+        if (accumulate) v = _mm256_add_ps(v, spare ? _mm256_loadu_ps(row) : _mm256_maskload_ps(row, mask));
+        if (epilogue) {
+            __m256 finished = apply_epilogue(v, epilogue);
+            v = spare ? _mm256_blendv_ps(v, finished, _mm256_castsi256_ps(mask)) : finished;
+        }
+        if (spare) {
+            _mm256_storeu_ps(row, v);
+        } else {
+            _mm256_maskstore_ps(row, mask, v);
+        }
+    }
+}
+
+/// Writes a 6-pixel tile transposed (C row `channel` gets the tile's column `channel`), eight channels at a
+/// time; see store_channel_block.
 AVX2_FMA static inline void store_transposed(const tile_sums *t, float *c, int ldc, int channels, int pixels,
                                              int spare, int accumulate, const seer_epilogue *epilogue) {
-    __m256i mask = lane_mask(pixels);
     for (int h = 0; h < 2 && h * 8 < channels; h++) {
         __m256 column[8] = {t->v[0][h], t->v[1][h], t->v[2][h], t->v[3][h], t->v[4][h], t->v[5][h],
                             _mm256_setzero_ps(), _mm256_setzero_ps()};
-        transpose8(column);
-        int count = min_int(8, channels - h * 8);
-        for (int j = 0; j < count; j++) {
-            float *row = c + (size_t)(h * 8 + j) * ldc;
-            __m256 v = column[j];
-            if (accumulate) v = _mm256_add_ps(v, spare ? _mm256_loadu_ps(row) : _mm256_maskload_ps(row, mask));
-            if (epilogue) {
-                __m256 finished = apply_epilogue(v, epilogue);
-                v = spare ? _mm256_blendv_ps(v, finished, _mm256_castsi256_ps(mask)) : finished;
-            }
-            if (spare) {
-                _mm256_storeu_ps(row, v);
-            } else {
-                _mm256_maskstore_ps(row, mask, v);
-            }
-        }
+        store_channel_block(column, c + (size_t)h * 8 * ldc, ldc, channels - h * 8, pixels, spare, accumulate,
+                            epilogue);
     }
 }
 
@@ -415,12 +425,181 @@ AVX2_FMA static void channel_tile(int depth, const float *weights, const float *
     store_transposed(&t, c, ldc, channels, pixels, spare, accumulate, epilogue);
 }
 
+/// A wide tile: 3 output pixels × 32 output channels (two 16-channel panels), the channel tile with half
+/// the pixels and twice the channels. A depth step loads 3 inputs and 4 weight vectors for 12 multiply-adds
+/// (the channel tile: 6 and 2), and a 3x3 window's three taps in a row share their inputs (5 loads instead
+/// of 9). Loads, more than multiply-adds, are what a core runs short of while a neighbour on the same
+/// physical core (another VM's vCPU) is busy: there the channel tile slows by 1.4-1.5x, this one by 1.15-1.2x.
+typedef struct {
+    __m256 v[3][4];
+} wide_sums;
+
+/// One depth step of a wide tile: pixel r's input x[r] times the 32 weights at w0 (channels 0-15) and w1 (16-31).
+AVX2_FMA static inline __attribute__((always_inline)) void wide_step(wide_sums *t, __m256 x0, __m256 x1, __m256 x2,
+                                                                     const float *w0, const float *w1) {
+    const float *weights[4] = {w0, w0 + 8, w1, w1 + 8};
+    for (int j = 0; j < 4; j++) {
+        __m256 w = _mm256_loadu_ps(weights[j]);
+        t->v[0][j] = _mm256_fmadd_ps(x0, w, t->v[0][j]);
+        t->v[1][j] = _mm256_fmadd_ps(x1, w, t->v[1][j]);
+        t->v[2][j] = _mm256_fmadd_ps(x2, w, t->v[2][j]);
+    }
+}
+
+/// The three multiply-adds of weight vector J (at byte offset OFFSET from pointer operand W) with the
+/// inputs X0, X1, X2 of pixels 0, 1, 2 (operand names of wide_rows_of_three's asm block).
+#define WIDE_TAP_VECTOR(J, W, OFFSET, X0, X1, X2)                        \
+    "vmovups " #OFFSET "(%[" #W "]), %[w]\n\t"                           \
+    "vfmadd231ps %[w], %[" #X0 "], %[s0" #J "]\n\t"                      \
+    "vfmadd231ps %[w], %[" #X1 "], %[s1" #J "]\n\t"                      \
+    "vfmadd231ps %[w], %[" #X2 "], %[s2" #J "]\n\t"
+
+/// One tap of a wide tile: the 32 weights at byte offset TAP·64 of both panels, pixels' inputs X0-X2.
+#define WIDE_TAP(TAP, X0, X1, X2)                                         \
+    WIDE_TAP_VECTOR(0, w0, TAP * 64, X0, X1, X2)                          \
+    WIDE_TAP_VECTOR(1, w0, TAP * 64 + 32, X0, X1, X2)                     \
+    WIDE_TAP_VECTOR(2, w1, TAP * 64, X0, X1, X2)                          \
+    WIDE_TAP_VECTOR(3, w1, TAP * 64 + 32, X0, X1, X2)
+
+/// The depth steps of a wide tile whose three pixels are neighbours in one row of a 3-wide window with
+/// column stride and dilation 1, whole window rows at a time: the five inputs of a window row rotate
+/// through three registers. Written in assembly because the twelve sums, three inputs and one weight vector take all sixteen registers, and
+/// clang, given the same code as intrinsics, spills a sum to the stack and runs at half speed.
+AVX2_FMA static inline __attribute__((always_inline)) void wide_rows_of_three(wide_sums *t, int depth,
+                                                                              const float *w0, const float *w1,
+                                                                              const float *pixel, const int *offsets) {
+    __m256 s00 = t->v[0][0], s01 = t->v[0][1], s02 = t->v[0][2], s03 = t->v[0][3];
+    __m256 s10 = t->v[1][0], s11 = t->v[1][1], s12 = t->v[1][2], s13 = t->v[1][3];
+    __m256 s20 = t->v[2][0], s21 = t->v[2][1], s22 = t->v[2][2], s23 = t->v[2][3];
+    for (int p = 0; p < depth; p += 3) {
+        const float *row = pixel + offsets[p];
+        __m256 a, b, c, w;
+        __asm__("vbroadcastss (%[row]), %[a]\n\t"
+                "vbroadcastss 4(%[row]), %[b]\n\t"
+                "vbroadcastss 8(%[row]), %[c]\n\t"
+                WIDE_TAP(0, a, b, c)
+                "vbroadcastss 12(%[row]), %[a]\n\t"
+                WIDE_TAP(1, b, c, a)
+                "vbroadcastss 16(%[row]), %[b]\n\t"
+                WIDE_TAP(2, c, a, b)
+                : [s00] "+x"(s00), [s01] "+x"(s01), [s02] "+x"(s02), [s03] "+x"(s03),
+                  [s10] "+x"(s10), [s11] "+x"(s11), [s12] "+x"(s12), [s13] "+x"(s13),
+                  [s20] "+x"(s20), [s21] "+x"(s21), [s22] "+x"(s22), [s23] "+x"(s23),
+                  [a] "=&x"(a), [b] "=&x"(b), [c] "=&x"(c), [w] "=&x"(w)
+                : [row] "r"(row), [w0] "r"(w0), [w1] "r"(w1)
+                : "memory");
+        w0 += 3 * COLUMNS_PER_PANEL;
+        w1 += 3 * COLUMNS_PER_PANEL;
+    }
+    t->v[0][0] = s00, t->v[0][1] = s01, t->v[0][2] = s02, t->v[0][3] = s03;
+    t->v[1][0] = s10, t->v[1][1] = s11, t->v[1][2] = s12, t->v[1][3] = s13;
+    t->v[2][0] = s20, t->v[2][1] = s21, t->v[2][2] = s22, t->v[2][3] = s23;
+}
+
+/// One depth block of a wide tile: starts from *sums (accumulate) or from `bias` (32 floats, or NULL for
+/// zero), adds depth steps of the panels' weights at w0 and w1 times the input at pixel[r] + offsets[p], and
+/// leaves the sums in *sums. With `rowOfTaps` the depth steps go through wide_rows_of_three.
+AVX2_FMA static void wide_block(wide_sums *sums, int accumulate, const float *bias, int depth, int rowOfTaps,
+                                const float *w0, const float *w1, const float *const pixel[3], const int *offsets) {
+    wide_sums t;
+    if (accumulate) {
+        t = *sums;
+    } else {
+        for (int j = 0; j < 4; j++) {
+            __m256 start = bias ? _mm256_loadu_ps(bias + 8 * j) : _mm256_setzero_ps();
+            for (int r = 0; r < 3; r++) t.v[r][j] = start;
+        }
+    }
+    if (rowOfTaps) {
+        wide_rows_of_three(&t, depth, w0, w1, pixel[0], offsets);
+    } else {
+        for (int p = 0; p < depth; p++) {
+            int offset = offsets[p];
+            wide_step(&t, _mm256_broadcast_ss(pixel[0] + offset), _mm256_broadcast_ss(pixel[1] + offset),
+                      _mm256_broadcast_ss(pixel[2] + offset), w0, w1);
+            w0 += COLUMNS_PER_PANEL;
+            w1 += COLUMNS_PER_PANEL;
+        }
+    }
+    *sums = t;
+}
+
+/// Stores a strip's sums (`pixels` pixels in tiles of 3, pixel-major) transposed into C (`channels` rows),
+/// the epilogue applied: eight pixels of eight channels per transpose, so each row of C gets whole vectors
+/// in order. `spareTo` is the pixel (relative to c) up to which the caller owns C's columns and will write
+/// them later; see store_channel_block.
+AVX2_FMA static void store_strip(const wide_sums *stage, int pixels, float *c, int ldc, int channels, int spareTo,
+                                 const seer_epilogue *epilogue) {
+    for (int q = 0; q < pixels; q += 8) {
+        int count = min_int(8, pixels - q);
+        for (int j = 0; j < 4 && j * 8 < channels; j++) {
+            __m256 column[8];
+            for (int i = 0; i < 8; i++) {
+                int p = q + i;
+                column[i] = p < pixels ? stage[p / 3].v[p % 3][j] : _mm256_setzero_ps();
+            }
+            store_channel_block(column, c + (size_t)j * 8 * ldc + q, ldc, channels - j * 8, count, q + 8 <= spareTo,
+                                0, epilogue);
+        }
+    }
+}
+
+/// Output pixel q's window origin in the padded copy (q = oy·outW + ox).
+static inline const float *window_origin(const seer_image_operand *im, const float *scratch, int width, int q) {
+    int oy = q / im->outW, ox = q % im->outW;
+    return scratch + (size_t)oy * im->strideY * width + (size_t)ox * im->strideX;
+}
+
+/// Panels [panel, panel + 2) as wide tiles over pixels [pixel0, pixel1), in strips of WIDE_STRIP_TILES
+/// tiles: a strip's sums stay in a pixel-major stage (plain vector loads and stores, no transposes) while
+/// depth blocks of WIDE_DEPTH_BLOCK steps pass over it, so the pair's weights for a block (16 KiB at most)
+/// stay in L1 for the whole strip; the strip is transposed into C once, at the end.
+static void wide_panels(int m, int k, const float *columnPanels, const seer_image_operand *im, int width,
+                        int panel, int pixel0, int pixel1, float *c, int ldc, const float *bias,
+                        const seer_epilogue *epilogue, const float *scratch, const int *offsets) {
+    int first = panel * COLUMNS_PER_PANEL, pairChannels = min_int(2 * COLUMNS_PER_PANEL, m - first);
+    float pairBias[2 * COLUMNS_PER_PANEL];
+    for (int j = 0; j < 2 * COLUMNS_PER_PANEL; j++) pairBias[j] = bias && j < pairChannels ? bias[first + j] : 0.0f;
+    const float *w0 = columnPanels + (size_t)first * k, *w1 = w0 + (size_t)COLUMNS_PER_PANEL * k;
+    int channelDepth = im->kH * im->kW;
+    int blockDepth = channelDepth * (WIDE_DEPTH_BLOCK > channelDepth ? WIDE_DEPTH_BLOCK / channelDepth : 1);
+    int rowsOfThree = im->kW == 3 && im->strideX == 1 && im->dilationX == 1;
+    float *out = c + (size_t)first * ldc;
+    for (int strip0 = pixel0; strip0 < pixel1; strip0 += 3 * WIDE_STRIP_TILES) {
+        int strip1 = min_int(pixel1, strip0 + 3 * WIDE_STRIP_TILES), tiles = ceil_div(strip1 - strip0, 3);
+        wide_sums stage[WIDE_STRIP_TILES];
+        const float *pixel[WIDE_STRIP_TILES][3];
+        int rowOfTaps[WIDE_STRIP_TILES];
+        for (int t = 0; t < tiles; t++) {
+            int q0 = strip0 + 3 * t, pixels = min_int(3, strip1 - q0);
+            // Missing pixels of the last tile repeat its first.
+            for (int r = 0; r < 3; r++) pixel[t][r] = window_origin(im, scratch, width, r < pixels ? q0 + r : q0);
+            rowOfTaps[t] = rowsOfThree && pixels == 3 && q0 % im->outW + 2 < im->outW;
+        }
+        for (int depth0 = 0; depth0 < k; depth0 += blockDepth) {
+            int depth = min_int(blockDepth, k - depth0);
+            for (int t = 0; t < tiles; t++) {
+                wide_block(&stage[t], depth0 > 0, pairBias, depth, rowOfTaps[t],
+                           w0 + (size_t)depth0 * COLUMNS_PER_PANEL, w1 + (size_t)depth0 * COLUMNS_PER_PANEL,
+                           pixel[t], offsets + depth0);
+            }
+        }
+        // Strips run in order, so the next one rewrites the floats a plain store spills into.
+        store_strip(stage, strip1 - strip0, out + strip0, ldc, pairChannels, pixel1 - strip0, epilogue);
+    }
+}
+
 void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image_operand *im, int channels, int outH,
                        int panel0, int panel1, int pixel0, int pixel1, float *c, int ldc, const float *bias,
                        const seer_epilogue *epilogue, const float *scratch) {
     int rows, width;
     direct_layout(im, outH, &rows, &width);
     const int *offsets = (const int *)(scratch + offsets_start(im, channels, outH));
+    if (k >= WIDE_TILE_MIN_DEPTH) {
+        for (; panel0 + 1 < panel1; panel0 += 2) {
+            wide_panels(m, k, columnPanels, im, width, panel0, pixel0, pixel1, c, ldc, bias, epilogue, scratch, offsets);
+        }
+    }
     // Depth blocks of equal size, each at most CHANNEL_DEPTH_BLOCK, outermost: a block's input rows stay
     // in L2 for every panel, and C gathers the blocks' sums (bias with the first, epilogue with the last).
     int depthBlocks = (k + CHANNEL_DEPTH_BLOCK - 1) / CHANNEL_DEPTH_BLOCK;
@@ -432,18 +611,12 @@ void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image
             float panelBias[COLUMNS_PER_PANEL];
             for (int j = 0; j < COLUMNS_PER_PANEL; j++) panelBias[j] = bias && j < panelChannels ? bias[first + j] : 0.0f;
             const float *weights = columnPanels + (size_t)first * k + (size_t)depth0 * COLUMNS_PER_PANEL;
-            // Output pixel q0 is (oy, ox); the group's pixels follow it in raster order.
-            int oy = pixel0 / im->outW, ox = pixel0 % im->outW;
             for (int q0 = pixel0; q0 < pixel1; q0 += ROWS_PER_PANEL) {
                 // Each pixel's window origin in the padded copy; missing pixels of the last group repeat the first.
                 const float *pixel[ROWS_PER_PANEL];
-                int y = oy, x = ox;
                 for (int r = 0; r < ROWS_PER_PANEL; r++) {
-                    pixel[r] = q0 + r < pixel1 ? scratch + (size_t)y * im->strideY * width + (size_t)x * im->strideX
-                                               : pixel[0];
-                    if (++x == im->outW) { x = 0; y++; }
+                    pixel[r] = window_origin(im, scratch, width, q0 + r < pixel1 ? q0 + r : q0);
                 }
-                oy = y, ox = x;
                 // Groups run in order, so the next one rewrites the two floats a plain store spills into.
                 channel_tile(depth, weights, pixel, offsets + depth0, firstBlock ? panelBias : NULL,
                              lastBlock ? epilogue : NULL, c + (size_t)first * ldc + q0, ldc, panelChannels,

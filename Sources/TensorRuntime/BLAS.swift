@@ -252,8 +252,9 @@ public enum BLAS {
         return scratch
     }
 
-    /// `seer_channel_conv` over a whole image: the padded copy filled by channel ranges, then 16-channel
-    /// panels (or, with fewer panels than twice the threads, groups of 6 pixels) spread over the threads.
+    /// `seer_channel_conv` over a whole image: the padded copy filled by channel ranges, then pairs of
+    /// 16-channel panels (which the kernel runs as wide tiles), cut into chunks of pixels when there are
+    /// fewer pairs than twice the threads, spread over the threads.
     private static func convolveByChannels(_ a: PackedMatrix, image: seer_image_operand, outputRows: Int,
                                            c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?,
                                            epilogue: UnsafePointer<seer_epilogue>?, context: KernelContext) {
@@ -266,11 +267,19 @@ public enum BLAS {
                                   Int32(panels.lowerBound), Int32(panels.upperBound), Int32(pixels.lowerBound),
                                   Int32(pixels.upperBound), c, Int32(ldc), bias, epilogue, scratch)
             }
-            if panels >= 2 * context.options.threads {
-                context.parallelRanges(panels) { _, range in convolve(panels: range, pixels: 0..<pixels) }
-            } else {
-                context.parallelRanges((pixels + 5) / 6) { _, range in
-                    convolve(panels: 0..<panels, pixels: range.lowerBound * 6..<min(pixels, range.upperBound * 6))
+            // Units of one pair of panels (or the last, single panel) × one chunk of its pixels, in groups of 6;
+            // pixels are cut only when there are too few pairs to go round the threads, so a thread reads the
+            // weights of one pair at a time.
+            let pairs = (panels + 1) / 2, groups = (pixels + 5) / 6, threads = context.options.threads
+            let chunks = threads > 1 && pairs < 2 * threads ? min(groups, (4 * threads + pairs - 1) / pairs) : 1
+            context.parallelRanges(pairs * chunks) { _, units in
+                var unit = units.lowerBound
+                while unit < units.upperBound {
+                    let pair = unit / chunks, end = min(units.upperBound, (pair + 1) * chunks)
+                    let firstGroup = unit % chunks * groups / chunks, endGroup = ((end - 1) % chunks + 1) * groups / chunks
+                    convolve(panels: pair * 2..<min(panels, pair * 2 + 2),
+                             pixels: firstGroup * 6..<min(pixels, endGroup * 6))
+                    unit = end
                 }
             }
         }

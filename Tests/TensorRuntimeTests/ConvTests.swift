@@ -344,7 +344,8 @@ final class ConvTests: XCTestCase {
     func testChannelPanelConvolutions() throws {
         // 16, 24, 32 or at least 64 output channels per group over a depth of 64 or more, or strided
         // (BLAS.prefersChannelPanels): seer_channel_conv broadcasts each output pixel's input against 16
-        // channels of weights, in depth blocks whose sums C gathers (bias first, activation last). 24 and 70 rows leave a partial 16-channel panel; 3x3, 7x9, 1x5 and 1-D outputs leave partial groups of 6 pixels; strides 2 and 3,
+        // channels of weights (32 in its wide tiles), in depth blocks whose sums C (or, for wide tiles, a
+        // strip's stage) gathers (bias first, activation last). 24 and 70 rows leave a partial 16-channel panel; 3x3, 7x9, 1x5 and 1-D outputs leave partial groups of 6 pixels; strides 2 and 3,
         // dilation 2, asymmetric pads and a 1x1 kernel with stride 2 change the padded copy's geometry.
         var rng = ConvTestRandom(seed: 13)
         let shapes: [(group: Int, channels: Int, outChannels: Int, input: [Int], kernel: [Int], stride: [Int],
@@ -355,6 +356,10 @@ final class ConvTests: XCTestCase {
             (1, 3, 16, [37, 29], [3, 3], [2, 2], [1, 1]),
             // Deeper than one 2304-step depth block: 2 blocks of 1350 (24 rows), 3 of 1560 (64 rows).
             (1, 300, 24, [7, 8], [3, 3], [1, 1], [1, 1]), (1, 520, 64, [5, 6], [3, 3], [1, 1], [1, 1]),
+            // Wide tiles (pairs of panels, 3 pixels, depth 64 or more): 3x3 windows whose taps share inputs
+            // across rows 26 and 17 wide (tiles that straddle two rows do not), strips of 48 pixels and a
+            // partial one, 130 rows as four pairs and a 2-channel panel left to the 6-pixel tile.
+            (1, 8, 32, [20, 26], [3, 3], [1, 1], [1, 1]), (1, 16, 130, [12, 17], [3, 3], [1, 1], [1, 1]),
         ]
         for shape in shapes {
             var c = Case()
@@ -364,7 +369,7 @@ final class ConvTests: XCTestCase {
             for activation: Activation? in [nil, .relu, .leakyRelu(alpha: 0.1), .clip(min: -0.5, max: 0.5), .sigmoid] {
                 try check(c, rng: &rng, activation: activation)
             }
-            // Two threads split 16-channel panels (4 or more) or groups of 6 pixels (fewer).
+            // Two threads split pairs of 16-channel panels, each cut into chunks of pixels when there are fewer than 4.
             try check(c, rng: &rng, threads: 2, activation: .relu)
         }
     }

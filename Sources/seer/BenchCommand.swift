@@ -7,7 +7,7 @@ import TensorRuntime
 import Glibc
 #endif
 
-/// `seer bench MODEL.onnx [--shape NAME=1x3x224x224] [--threads N] [--iterations K] [--warmup W] [--json]`
+/// `seer bench MODEL.onnx [--shape NAME=1x3x224x224] [--threads N] [--iterations K] [--warmup W] [--warmup-ms T] [--json]`
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -25,8 +25,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed runs.")
     var iterations: Int = 20
 
-    @Option(help: "Untimed runs before timing.")
+    @Option(help: "Untimed runs before timing (at least; see --warmup-ms).")
     var warmup: Int = 3
+
+    /// On a shared VM a second vCPU can run at a fraction of its speed for the first few hundred
+    /// milliseconds a process keeps it busy (measured: 2-thread runs at 1-thread speed for 0-300 ms), so
+    /// warm-up lasts a minimum time as well as a minimum number of runs: timing starts at steady state.
+    @Option(name: .customLong("warmup-ms"), help: "Keep warming up until this many milliseconds have passed.")
+    var warmupMilliseconds: Int = 500
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
@@ -38,6 +44,7 @@ struct BenchCommand: ParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+        guard warmupMilliseconds >= 0 else { throw ValidationError("--warmup-ms must not be negative") }
     }
 
     func run() throws {
@@ -52,7 +59,12 @@ struct BenchCommand: ParsableCommand {
             let loadMilliseconds = milliseconds(since: loadStart)
             let feeds = try randomInputs(for: executor.inputs, shapes: requested)
 
-            for _ in 0..<warmup { _ = try executor.run(feeds) }
+            let warmupStart = DispatchTime.now().uptimeNanoseconds
+            var warmupRuns = 0
+            while warmupRuns < warmup || milliseconds(since: warmupStart) < Double(warmupMilliseconds) {
+                _ = try executor.run(feeds)
+                warmupRuns += 1
+            }
             if profile { executor.profile = [:] }
             var times: [Double] = []
             times.reserveCapacity(iterations)
@@ -61,7 +73,7 @@ struct BenchCommand: ParsableCommand {
                 _ = try executor.run(feeds)
                 times.append(milliseconds(since: start))
             }
-            let report = BenchReport(times: times, threads: threads, warmup: warmup,
+            let report = BenchReport(times: times, threads: threads, warmup: warmupRuns,
                                      loadMilliseconds: loadMilliseconds, inputs: feeds.mapValues(\.shape))
             print(json ? try report.json() : report.text(model: model))
             if let spent = executor.profile {

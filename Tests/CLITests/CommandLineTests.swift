@@ -135,6 +135,21 @@ final class CommandLineTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(p90, median)
     }
 
+    func testBenchWarmsUpForRunsAndForTime() throws {
+        // --warmup runs at least, and --warmup-ms of them: the JSON's "warmup" counts the runs made.
+        let counted = try seer(["bench", "models/mtcnn/rnet.onnx", "--shape", "input=1x3x24x24", "--threads", "1",
+                                "--iterations", "1", "--warmup", "2", "--warmup-ms", "0", "--json"])
+        XCTAssertEqual(counted.status, 0, counted.stderr)
+        XCTAssertEqual(try XCTUnwrap(counted.json)["warmup"] as? Int, 2)
+        let start = Date()
+        let timed = try seer(["bench", "models/mtcnn/rnet.onnx", "--shape", "input=1x3x24x24", "--threads", "1",
+                              "--iterations", "1", "--warmup", "0", "--warmup-ms", "300", "--json"])
+        XCTAssertEqual(timed.status, 0, timed.stderr)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.3)
+        // One R-Net crop takes well under 30 ms, so 300 ms of warm-up are more than 10 runs.
+        XCTAssertGreaterThan(try XCTUnwrap(try XCTUnwrap(timed.json)["warmup"] as? Int), 10)
+    }
+
     // MARK: endpoint commands
 
     func testFacesAnswersLikeThePostEndpoint() throws {

@@ -463,8 +463,9 @@ AVX2_FMA static inline __attribute__((always_inline)) void wide_step(wide_sums *
 
 /// The depth steps of a wide tile whose three pixels are neighbours in one row of a 3-wide window with
 /// column stride and dilation 1, whole window rows at a time: the five inputs of a window row rotate
-/// through three registers. Written in assembly because the twelve sums, three inputs and one weight vector take all sixteen registers, and
-/// clang, given the same code as intrinsics, spills a sum to the stack and runs at half speed.
+/// through three registers. Written in assembly because the twelve sums, three inputs and one weight
+/// vector take all sixteen registers, and clang, given the same code as intrinsics, spills a sum to the
+/// stack and runs at half speed.
 AVX2_FMA static inline __attribute__((always_inline)) void wide_rows_of_three(wide_sums *t, int depth,
                                                                               const float *w0, const float *w1,
                                                                               const float *pixel, const int *offsets) {

@@ -559,8 +559,8 @@ static void wide_panels(int m, int k, const float *columnPanels, const seer_imag
                         int panel, int pixel0, int pixel1, float *c, int ldc, const float *bias,
                         const seer_epilogue *epilogue, const float *scratch, const int *offsets) {
     int first = panel * COLUMNS_PER_PANEL, pairChannels = min_int(2 * COLUMNS_PER_PANEL, m - first);
-    float pairBias[2 * COLUMNS_PER_PANEL];
-    for (int j = 0; j < 2 * COLUMNS_PER_PANEL; j++) pairBias[j] = bias && j < pairChannels ? bias[first + j] : 0.0f;
+    float pairBiasValues[2 * COLUMNS_PER_PANEL];
+    const float *pairBias = panel_bias(bias, first, pairChannels, 2 * COLUMNS_PER_PANEL, pairBiasValues);
     const float *w0 = columnPanels + (size_t)first * k, *w1 = w0 + (size_t)COLUMNS_PER_PANEL * k;
     int channelDepth = im->kH * im->kW;
     int blockDepth = channelDepth * (WIDE_DEPTH_BLOCK > channelDepth ? WIDE_DEPTH_BLOCK / channelDepth : 1);
@@ -609,8 +609,8 @@ void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image
         int depth = min_int(depthStep, k - depth0), firstBlock = depth0 == 0, lastBlock = depth0 + depth >= k;
         for (int panel = panel0; panel < panel1; panel++) {
             int first = panel * COLUMNS_PER_PANEL, panelChannels = min_int(COLUMNS_PER_PANEL, m - first);
-            float panelBias[COLUMNS_PER_PANEL];
-            for (int j = 0; j < COLUMNS_PER_PANEL; j++) panelBias[j] = bias && j < panelChannels ? bias[first + j] : 0.0f;
+            float panelBiasValues[COLUMNS_PER_PANEL];
+            const float *panelBias = panel_bias(bias, first, panelChannels, COLUMNS_PER_PANEL, panelBiasValues);
             const float *weights = columnPanels + (size_t)first * k + (size_t)depth0 * COLUMNS_PER_PANEL;
             for (int q0 = pixel0; q0 < pixel1; q0 += ROWS_PER_PANEL) {
                 // Each pixel's window origin in the padded copy; missing pixels of the last group repeat the first.

@@ -304,6 +304,20 @@ size_t seer_direct_conv_scratch_floats(const seer_image_operand *image, int chan
     return offsets_start(image, channels, outH) + (size_t)channels * image->kH * image->kW;
 }
 
+/// Fills one row of a padded plane: `first` zeros, `copied` floats of `source`, zeros up to `width`. Rows
+/// are a few dozen floats, so plain loops beat three libc calls each (hence no_builtin: clang would turn
+/// the loops back into those calls).
+AVX2_FMA __attribute__((no_builtin("memset", "memcpy")))
+static void pad_row(float *row, int width, const float *source, int first, int copied) {
+    for (int x = 0; x < first; x++) row[x] = 0;
+    int i = 0;
+    for (; i + 8 <= copied; i += 8) _mm256_storeu_ps(row + first + i, _mm256_loadu_ps(source + i));
+    for (; i < copied; i++) row[first + i] = source[i];
+    int x = first + copied;
+    for (; x + 8 <= width; x += 8) _mm256_storeu_ps(row + x, _mm256_setzero_ps());
+    for (; x < width; x++) row[x] = 0;
+}
+
 void seer_direct_conv_prepare(const seer_image_operand *im, int channel0, int channel1, int channels, int outH,
                               float *scratch) {
     int rows, width;
@@ -311,23 +325,18 @@ void seer_direct_conv_prepare(const seer_image_operand *im, int channel0, int ch
     size_t planeSize = (size_t)rows * width, offsetsStart = offsets_start(im, channels, outH);
     int *offsets = (int *)(scratch + offsetsStart);
     if (channel0 == 0) memset(scratch + offsetsStart - COLUMNS_PER_PANEL, 0, COLUMNS_PER_PANEL * sizeof(float));
+    int first = min_int(width, im->padLeft > 0 ? im->padLeft : 0);
+    int skip = im->padLeft < 0 ? -im->padLeft : 0;     // input columns left of the padded row
+    int copied = min_int(width - first, im->inW - skip);
+    if (copied < 0) copied = 0;
     for (int channel = channel0; channel < channel1; channel++) {
         float *plane = scratch + (size_t)channel * planeSize;
         const float *source = im->input + (size_t)channel * im->inH * im->inW;
         for (int r = 0; r < rows; r++) {
-            float *row = plane + (size_t)r * width;
             int iy = r - im->padTop;
-            if (iy < 0 || iy >= im->inH) {
-                memset(row, 0, (size_t)width * sizeof(float));
-                continue;
-            }
-            int first = min_int(width, im->padLeft > 0 ? im->padLeft : 0);
-            int skip = im->padLeft < 0 ? -im->padLeft : 0;     // input columns left of the padded row
-            int copied = min_int(width - first, im->inW - skip);
-            if (copied < 0) copied = 0;
-            memset(row, 0, (size_t)first * sizeof(float));
-            memcpy(row + first, source + (size_t)iy * im->inW + skip, (size_t)copied * sizeof(float));
-            memset(row + first + copied, 0, (size_t)(width - first - copied) * sizeof(float));
+            int inside = iy >= 0 && iy < im->inH;
+            pad_row(plane + (size_t)r * width, width, inside ? source + (size_t)iy * im->inW + skip : source,
+                    inside ? first : 0, inside ? copied : 0);
         }
         for (int kh = 0; kh < im->kH; kh++) {
             for (int kw = 0; kw < im->kW; kw++) {

@@ -19,7 +19,7 @@ enum {
     COLUMN_BLOCK = 192,       // NC: columns of one packed block of B
     WIDE_TILE_MIN_DEPTH = 64,    // depth from which seer_channel_conv runs panel pairs as 3×32 wide tiles
     WIDE_DEPTH_BLOCK = 128,      // depth steps of one pass over a strip of wide tiles (whole input channels)
-    WIDE_STRIP_TILES = 16,       // wide tiles (3 pixels each) of one strip
+    WIDE_STRIP_TILES = SEER_CHANNEL_CONV_STRIP / 3,   // wide tiles (3 pixels each) of one strip
 };
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }

@@ -267,18 +267,21 @@ public enum BLAS {
                                   Int32(panels.lowerBound), Int32(panels.upperBound), Int32(pixels.lowerBound),
                                   Int32(pixels.upperBound), c, Int32(ldc), bias, epilogue, scratch)
             }
-            // Units of one pair of panels (or the last, single panel) × one chunk of its pixels, in groups of 6;
-            // pixels are cut only when there are too few pairs to go round the threads, so a thread reads the
-            // weights of one pair at a time.
-            let pairs = (panels + 1) / 2, groups = (pixels + 5) / 6, threads = context.options.threads
-            let chunks = threads > 1 && pairs < 2 * threads ? min(groups, (4 * threads + pairs - 1) / pairs) : 1
-            context.parallelRanges(pairs * chunks) { _, units in
+            // Units of one pair of panels (or the last, single panel) × one strip of its pixels; pixels are cut
+            // only when there are too few pairs to go round the threads, so a thread reads the weights of one
+            // pair at a time. Each unit is a task of its own: the last to finish holds the others up by at
+            // most one strip.
+            let pairs = (panels + 1) / 2, threads = context.options.threads
+            let stripPixels = Int(SEER_CHANNEL_CONV_STRIP)
+            let strips = threads > 1 && pairs < 2 * threads ? (pixels + stripPixels - 1) / stripPixels : 1
+            let units = pairs * strips
+            context.parallelRanges(units, rangesPerThread: (units + threads - 1) / threads) { _, units in
                 var unit = units.lowerBound
                 while unit < units.upperBound {
-                    let pair = unit / chunks, end = min(units.upperBound, (pair + 1) * chunks)
-                    let firstGroup = unit % chunks * groups / chunks, endGroup = ((end - 1) % chunks + 1) * groups / chunks
-                    convolve(panels: pair * 2..<min(panels, pair * 2 + 2),
-                             pixels: firstGroup * 6..<min(pixels, endGroup * 6))
+                    let pair = unit / strips, end = min(units.upperBound, (pair + 1) * strips)
+                    let firstPixel = unit % strips * stripPixels
+                    let endPixel = strips == 1 ? pixels : min(pixels, ((end - 1) % strips + 1) * stripPixels)
+                    convolve(panels: pair * 2..<min(panels, pair * 2 + 2), pixels: firstPixel..<endPixel)
                     unit = end
                 }
             }

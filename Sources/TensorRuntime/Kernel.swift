@@ -135,8 +135,9 @@ public final class KernelContext {
     /// core (a shared VM's vCPUs often run at different speeds) takes fewer ranges rather than holding up
     /// the loop. `worker` (0..<min(threads, count)) numbers the threads, so a body may use per-worker
     /// scratch: no two ranges with the same `worker` run at once. A loop started inside a body runs on
-    /// that body's thread.
-    public func parallelRanges(_ count: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
+    /// that body's thread. A larger `rangesPerThread` cuts finer, for bodies with little set-up per range.
+    public func parallelRanges(_ count: Int, rangesPerThread: Int = KernelContext.rangesPerThread,
+                               _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
         guard count > 0 else { return }
         if team == nil, options.threads > 1 { team = seer_team_create(Int32(options.threads)) }
         guard let team, !inParallelLoop else { return body(0, 0..<count) }
@@ -144,7 +145,8 @@ public final class KernelContext {
         if threads <= 1 { return body(0, 0..<count) }
         inParallelLoop = true
         defer { inParallelLoop = false }
-        let chunk = (count + threads * Self.rangesPerThread - 1) / (threads * Self.rangesPerThread)
+        let ranges = threads * max(1, rangesPerThread)
+        let chunk = (count + ranges - 1) / ranges
         withoutActuallyEscaping(body) { body in
             var loop = ParallelLoop(count: count, chunk: chunk, body: body)
             withUnsafeMutablePointer(to: &loop) { loop in
@@ -159,7 +161,7 @@ public final class KernelContext {
 
     /// Ranges per thread in `parallelRanges`: enough that a thread running at half speed leaves most of its
     /// share to the others, few enough that kernels still get long runs.
-    static let rangesPerThread = 4
+    public static let rangesPerThread = 4
 
     /// One `parallelRanges` call as the team's workers see it.
     private struct ParallelLoop {

@@ -110,7 +110,10 @@ void seer_pack_column_panels(const float *a, int lda, int m, int k, float *packe
 /// Output channels [16·panel0, 16·panel1) × pixels [pixel0, pixel1) of C[m × outH·outW] = A · unfold(image)
 /// (+ bias, then the epilogue) for any 2-D window, with A from seer_pack_column_panels and `scratch` filled
 /// by seer_direct_conv_prepare: vectors run across 16 output channels and each output pixel's input is
-/// broadcast, so small or narrow outputs waste no columns and the image is never packed.
+/// broadcast, so small or narrow outputs waste no columns and the image is never packed. Pairs of panels
+/// run in strips of SEER_CHANNEL_CONV_STRIP pixels from pixel0: ranges that start at multiples of it split
+/// the work without splitting a strip.
+#define SEER_CHANNEL_CONV_STRIP 48
 void seer_channel_conv(int m, int k, const float *columnPanels, const seer_image_operand *image, int channels, int outH,
                        int panel0, int panel1, int pixel0, int pixel1, float *c, int ldc, const float *bias,
                        const seer_epilogue *epilogue, const float *scratch);

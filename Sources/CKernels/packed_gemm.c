@@ -17,7 +17,7 @@ enum {
     MAX_DEPTH_BLOCK = 384,    // KC: depth of one packed block of B (kept in L2)
     CHANNEL_DEPTH_BLOCK = 2304,  // depth of one block of seer_channel_conv (its input rows stay in L2)
     COLUMN_BLOCK = 192,       // NC: columns of one packed block of B
-    WIDE_TILE_MIN_DEPTH = 64,    // depth from which seer_channel_conv runs panel pairs as 3×32 wide tiles
+    WIDE_TILE_MIN_DEPTH = 16,    // depth from which seer_channel_conv runs panel pairs as 3×32 wide tiles
     WIDE_DEPTH_BLOCK = 128,      // depth steps of one pass over a strip of wide tiles (whole input channels)
     WIDE_STRIP_TILES = SEER_CHANNEL_CONV_STRIP / 3,   // wide tiles (3 pixels each) of one strip
 };

@@ -356,10 +356,12 @@ final class ConvTests: XCTestCase {
             (1, 3, 16, [37, 29], [3, 3], [2, 2], [1, 1]),
             // Deeper than one 2304-step depth block: 2 blocks of 1350 (24 rows), 3 of 1560 (64 rows).
             (1, 300, 24, [7, 8], [3, 3], [1, 1], [1, 1]), (1, 520, 64, [5, 6], [3, 3], [1, 1], [1, 1]),
-            // Wide tiles (pairs of panels, 3 pixels, depth 64 or more): 3x3 windows whose taps share inputs
+            // Wide tiles (pairs of panels, 3 pixels, depth 16 or more): 3x3 windows whose taps share inputs
             // across rows 26 and 17 wide (tiles that straddle two rows do not), strips of 48 pixels and a
-            // partial one, 130 rows as four pairs and a 2-channel panel left to the 6-pixel tile.
+            // partial one, 130 rows as four pairs and a 2-channel panel left to the 6-pixel tile; a strided
+            // first layer (depth 27) and a strided 1x1 window (depth 24), as pairs too.
             (1, 8, 32, [20, 26], [3, 3], [1, 1], [1, 1]), (1, 16, 130, [12, 17], [3, 3], [1, 1], [1, 1]),
+            (1, 3, 32, [37, 29], [3, 3], [2, 2], [1, 1]), (1, 24, 48, [13, 9], [1, 1], [2, 2], [1, 1]),
         ]
         for shape in shapes {
             var c = Case()
@@ -369,7 +371,8 @@ final class ConvTests: XCTestCase {
             for activation: Activation? in [nil, .relu, .leakyRelu(alpha: 0.1), .clip(min: -0.5, max: 0.5), .sigmoid] {
                 try check(c, rng: &rng, activation: activation)
             }
-            // Two threads split pairs of 16-channel panels, each cut into chunks of pixels when there are fewer than 4.
+            // Two threads split pairs of 16-channel panels, each cut into strips of 48 pixels when there are
+            // fewer than 4 pairs.
             try check(c, rng: &rng, threads: 2, activation: .relu)
         }
     }

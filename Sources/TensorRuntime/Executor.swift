@@ -261,7 +261,7 @@ public final class Executor {
         guard storage.byteCount > byteCount else { return slots[slot] }
         slots[slot] = nil
         guard isKnownUniquelyReferenced(&storage) else { return Tensor(dataType: dataType, shape: shape, storage: storage) }
-        let copy = Tensor(dataType: dataType, shape: shape)
+        let copy = Tensor(dataType: dataType, shape: shape, storage: TensorStorage(byteCount: byteCount, zeroed: false))
         copy.storage.pointer.copyMemory(from: storage.pointer, byteCount: byteCount)
         context.recycle(storage)
         return copy

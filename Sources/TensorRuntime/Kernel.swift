@@ -57,7 +57,7 @@ final class BufferPool {
             bytesHeld -= storage.byteCount
             return storage
         }
-        return TensorStorage(byteCount: byteCount)
+        return TensorStorage(byteCount: byteCount, zeroed: false)
     }
 
     func give(_ storage: TensorStorage) {

@@ -1,14 +1,17 @@
 import Foundation
 
-/// Heap bytes behind a tensor: 64-byte aligned, zero-initialised, freed with the last reference.
+/// Heap bytes behind a tensor: 64-byte aligned, zero-initialised unless asked otherwise, freed with the
+/// last reference.
 public final class TensorStorage: @unchecked Sendable {
     public let byteCount: Int
     public let pointer: UnsafeMutableRawPointer
 
-    public init(byteCount: Int) {
+    /// With `zeroed: false` the contents are undefined: for a kernel's output, which the kernel writes
+    /// whole (a graph's outputs are new storage on every run; zeroing a segmentation map costs a pass).
+    public init(byteCount: Int, zeroed: Bool = true) {
         self.byteCount = byteCount
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
+        if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
     }
 
     deinit { pointer.deallocate() }

@@ -7,7 +7,8 @@ import TensorRuntime
 import Glibc
 #endif
 
-/// `seer bench MODEL.onnx [--shape NAME=1x3x224x224] [--threads N] [--iterations K] [--warmup W] [--warmup-ms T] [--json]`
+/// `seer bench MODEL.onnx [--shape NAME=1x3x224x224] [--threads N] [--iterations K] [--warmup W] [--warmup-ms T] [--json]
+/// [--rounds-from-stdin]`
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -40,11 +41,20 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also print time per operator, input and output shape (to stderr), slowest first.")
     var profile = false
 
+    /// A comparison script alternates this process with another engine in short windows, so both see the
+    /// same moments of a shared machine; a fresh process per window would also time its start-up.
+    @Flag(name: .customLong("rounds-from-stdin"),
+          help: "Load once, then run one round (warm-up and timed runs) per line read from standard input, printing one report per round, until end of input.")
+    var roundsFromStandardInput = false
+
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard warmupMilliseconds >= 0 else { throw ValidationError("--warmup-ms must not be negative") }
+        guard !(profile && roundsFromStandardInput) else {
+            throw ValidationError("--profile times one round: it cannot be combined with --rounds-from-stdin")
+        }
     }
 
     func run() throws {
@@ -58,23 +68,15 @@ struct BenchCommand: ParsableCommand {
             let executor = try loadExecutor(modelPath: model, threads: threads)
             let loadMilliseconds = milliseconds(since: loadStart)
             let feeds = try randomInputs(for: executor.inputs, shapes: requested)
-
-            let warmupStart = DispatchTime.now().uptimeNanoseconds
-            var warmupRuns = 0
-            while warmupRuns < warmup || milliseconds(since: warmupStart) < Double(warmupMilliseconds) {
-                _ = try executor.run(feeds)
-                warmupRuns += 1
+            if roundsFromStandardInput {
+                while readLine() != nil {
+                    let report = try round(executor, feeds, loadMilliseconds: loadMilliseconds)
+                    print(json ? try report.json() : report.text(model: model))
+                    fflush(stdout)
+                }
+                return
             }
-            if profile { executor.profile = [:] }
-            var times: [Double] = []
-            times.reserveCapacity(iterations)
-            for _ in 0..<iterations {
-                let start = DispatchTime.now().uptimeNanoseconds
-                _ = try executor.run(feeds)
-                times.append(milliseconds(since: start))
-            }
-            let report = BenchReport(times: times, threads: threads, warmup: warmupRuns,
-                                     loadMilliseconds: loadMilliseconds, inputs: feeds.mapValues(\.shape))
+            let report = try round(executor, feeds, loadMilliseconds: loadMilliseconds)
             print(json ? try report.json() : report.text(model: model))
             if let spent = executor.profile {
                 let total = spent.values.reduce(0, +)
@@ -85,6 +87,29 @@ struct BenchCommand: ParsableCommand {
                 }
             }
         }
+    }
+
+    /// Warm-up (at least --warmup runs and --warmup-ms), then --iterations timed runs. With --profile, the
+    /// executor's per-operator times count the timed runs only.
+    private func round(_ executor: Executor, _ feeds: [String: Tensor], loadMilliseconds: Double) throws -> BenchReport {
+        let warmupStart = DispatchTime.now().uptimeNanoseconds
+        var warmupRuns = 0
+        while warmupRuns < warmup || milliseconds(since: warmupStart) < Double(warmupMilliseconds) {
+            _ = try executor.run(feeds)
+            warmupRuns += 1
+        }
+        if profile { executor.profile = [:] }
+        var times: [Double] = []
+        times.reserveCapacity(iterations)
+        let cpuStart = BenchReport.processorSeconds()
+        for _ in 0..<iterations {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try executor.run(feeds)
+            times.append(milliseconds(since: start))
+        }
+        let cpuMilliseconds = (BenchReport.processorSeconds() - cpuStart) * 1000 / Double(iterations)
+        return BenchReport(times: times, cpuMilliseconds: cpuMilliseconds, threads: threads, warmup: warmupRuns,
+                           loadMilliseconds: loadMilliseconds, inputs: feeds.mapValues(\.shape))
     }
 
     /// "1x3x224x224" -> [1, 3, 224, 224]; "" is a scalar.
@@ -154,6 +179,8 @@ struct BenchReport: Encodable {
     let mean_ms: Double
     let min_ms: Double
     let max_ms: Double
+    /// CPU time (user + system, all threads) per timed run.
+    let cpu_ms: Double
     let iterations: Int
     let warmup: Int
     let threads: Int
@@ -161,7 +188,8 @@ struct BenchReport: Encodable {
     let peak_rss_mb: Double
     let inputs: [String: [Int]]
 
-    init(times: [Double], threads: Int, warmup: Int, loadMilliseconds: Double, inputs: [String: [Int]]) {
+    init(times: [Double], cpuMilliseconds: Double, threads: Int, warmup: Int, loadMilliseconds: Double,
+         inputs: [String: [Int]]) {
         let sorted = times.sorted()
         let middle = sorted.count / 2
         let median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
@@ -172,6 +200,7 @@ struct BenchReport: Encodable {
         mean_ms = rounded(sorted.reduce(0, +) / Double(sorted.count))
         min_ms = rounded(sorted[0])
         max_ms = rounded(sorted[sorted.count - 1])
+        cpu_ms = rounded(cpuMilliseconds)
         iterations = times.count
         self.warmup = warmup
         self.threads = threads
@@ -193,6 +222,18 @@ struct BenchReport: Encodable {
           median \(median_ms) ms, p90 \(p90_ms) ms, mean \(mean_ms) ms, min \(min_ms) ms, max \(max_ms) ms
           load \(load_ms) ms, peak RSS \(peak_rss_mb) MB
         """
+    }
+
+    /// User and system time of the whole process so far, all threads.
+    static func processorSeconds() -> Double {
+        var usage = rusage()
+        #if os(Linux)
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+        #else
+        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return 0 }
+        #endif
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1_000_000 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// The process's peak resident set size (Linux reports kilobytes, macOS bytes).

@@ -18,7 +18,8 @@ final class CommandLineTests: XCTestCase {
         var json: [String: Any]? { try? JSONSerialization.jsonObject(with: stdout) as? [String: Any] }
     }
 
-    func seer(_ arguments: [String]) throws -> Outcome {
+    /// Runs seer with `arguments`, and `input` (if any) as its standard input, closed after it.
+    func seer(_ arguments: [String], input: String? = nil) throws -> Outcome {
         let binary = ProcessInfo.processInfo.environment["SEER_BINARY"]
             ?? CommandLineTests.packageRoot.appendingPathComponent(".build/release/seer").path
         guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -35,7 +36,16 @@ final class CommandLineTests: XCTestCase {
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = try FileHandle(forWritingTo: errorFile)
+        let standardInput = input.map { _ in Pipe() }
+        if let standardInput { process.standardInput = standardInput }
         try process.run()
+        if let standardInput, let input {
+            // Small inputs only: the pipe's buffer holds them while seer has not read yet. A seer that exits
+            // first (a refused option) must not take the test down with SIGPIPE.
+            signal(SIGPIPE, SIG_IGN)
+            try? standardInput.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+            try? standardInput.fileHandleForWriting.close()
+        }
         let outputBytes = stdout.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let errorBytes = try Data(contentsOf: errorFile)
@@ -148,6 +158,29 @@ final class CommandLineTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.3)
         // One R-Net crop takes well under 30 ms, so 300 ms of warm-up are more than 10 runs.
         XCTAssertGreaterThan(try XCTUnwrap(try XCTUnwrap(timed.json)["warmup"] as? Int), 10)
+    }
+
+    func testBenchRunsARoundPerLineOfStandardInput() throws {
+        // A comparison script keeps one process and asks it for rounds: one report per line read, until end
+        // of input, each with its own warm-up and CPU time per timed run (1 thread: at most about the wall time).
+        let outcome = try seer(["bench", "models/mtcnn/pnet.onnx", "--shape", "input=1x3x120x160", "--threads", "1",
+                                "--iterations", "5", "--warmup", "1", "--warmup-ms", "0", "--json", "--rounds-from-stdin"],
+                               input: "round\nround\nround\n")
+        XCTAssertEqual(outcome.status, 0, outcome.stderr)
+        let lines = String(decoding: outcome.stdout, as: UTF8.self).split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, String(decoding: outcome.stdout, as: UTF8.self))
+        for line in lines {
+            let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            XCTAssertEqual(report["iterations"] as? Int, 5)
+            XCTAssertEqual(report["warmup"] as? Int, 1)
+            let cpu = try XCTUnwrap(report["cpu_ms"] as? Double), mean = try XCTUnwrap(report["mean_ms"] as? Double)
+            XCTAssertGreaterThan(cpu, 0)
+            XCTAssertLessThanOrEqual(cpu, mean * 1.5 + 0.5, "CPU ms per run against a mean of \(mean) ms")
+        }
+        let profiled = try seer(["bench", "models/mtcnn/pnet.onnx", "--shape", "input=1x3x120x160", "--profile",
+                                 "--rounds-from-stdin"], input: "round\n")
+        XCTAssertNotEqual(profiled.status, 0)
+        XCTAssertTrue(profiled.stderr.contains("--rounds-from-stdin"), profiled.stderr)
     }
 
     // MARK: endpoint commands

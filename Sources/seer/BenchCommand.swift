@@ -226,26 +226,29 @@ struct BenchReport: Encodable {
 
     /// User and system time of the whole process so far, all threads.
     static func processorSeconds() -> Double {
-        var usage = rusage()
-        #if os(Linux)
-        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
-        #else
-        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return 0 }
-        #endif
+        guard let usage = processUsage() else { return 0 }
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1_000_000 }
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// The process's peak resident set size (Linux reports kilobytes, macOS bytes).
     static func peakResidentMegabytes() -> Double {
-        var usage = rusage()
+        guard let usage = processUsage() else { return 0 }
         #if os(Linux)
-        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
         return Double(usage.ru_maxrss) / 1024
         #else
-        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return 0 }
         return Double(usage.ru_maxrss) / (1024 * 1024)
         #endif
+    }
+
+    private static func processUsage() -> rusage? {
+        var usage = rusage()
+        #if os(Linux)
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return nil }
+        #else
+        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return nil }
+        #endif
+        return usage
     }
 }
 
